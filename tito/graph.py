@@ -1,0 +1,107 @@
+"""The module dependency graph, derived from the code itself.
+
+Every edge comes from a static `tinytorch.core` import in a dev file, a test file or an example (see
+`tito.modules.scan_core_imports`); nobody maintains a list by hand. A module may import only from
+modules with a smaller number: `order_errors` reports anything else with its file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tito.modules import EXAMPLES_DIR, Module, discover, scan_core_imports
+
+
+@dataclass
+class Graph:
+    root: Path
+    modules: list[Module]
+    by_export: dict[str, Module]  # "layers" -> Module 04_layers
+    imports: dict[str, list]  # module key -> CoreImports of its dev file
+
+    @classmethod
+    def load(cls, root: Path) -> "Graph":
+        modules = discover(root)
+        by_export = {m.export_name: m for m in modules}
+        imports = {m.key: scan_core_imports(m.dev_file) for m in modules}
+        return cls(Path(root), modules, by_export, imports)
+
+    def direct_upstream(self, module: Module) -> list[Module]:
+        """Modules whose exports this module's dev file imports (itself and unknown names excluded)."""
+        found = []
+        for imp in self.imports[module.key]:
+            other = self.by_export.get(imp.name)
+            if other and other is not module and other not in found:
+                found.append(other)
+        return found
+
+    def upstream(self, module: Module) -> list[Module]:
+        """Every module this one stands on, transitively, in curriculum order."""
+        return self._closure([module], include_start=False)
+
+    def modules_reached_by(self, path: Path) -> list[Module]:
+        """The modules a test or example file reaches: its imports and everything they stand on."""
+        start = [self.by_export[i.name] for i in scan_core_imports(path) if i.name in self.by_export]
+        return self._closure(start, include_start=True)
+
+    def exported_files_reached_by(self, path: Path) -> list[Path]:
+        return [m.export_file for m in self.modules_reached_by(path)]
+
+    def downstream(self, module: Module) -> list[Module]:
+        """Every module that stands on this one, transitively."""
+        return [m for m in self.modules if module in self.upstream(m)]
+
+    def _closure(self, start: list[Module], include_start: bool) -> list[Module]:
+        seen: set[str] = set()
+        stack = list(start) if include_start else [u for s in start for u in self.direct_upstream(s)]
+        while stack:
+            module = stack.pop()
+            if module.key in seen:
+                continue
+            seen.add(module.key)
+            stack.extend(self.direct_upstream(module))
+        return [m for m in self.modules if m.key in seen]
+
+    # --- checks ---------------------------------------------------------------------------------------
+
+    def order_errors(self, module: Module) -> list[str]:
+        """`file:line: message` for imports of unknown, same- or higher-numbered modules."""
+        errors = []
+        rel = module.dev_file.relative_to(self.root)
+        for imp in self.imports[module.key]:
+            other = self.by_export.get(imp.name)
+            if other is None:
+                known = ", ".join(sorted(self.by_export)) or "none"
+                errors.append(f"{rel}:{imp.line}: imports tinytorch.core.{imp.name}, which no module exports "
+                              f"(exported: {known})")
+            elif other is module:
+                errors.append(f"{rel}:{imp.line}: imports its own export tinytorch.core.{imp.name}; "
+                              "use the names defined in this file instead")
+            elif other.number >= module.number:
+                errors.append(f"{rel}:{imp.line}: module {module.key} imports tinytorch.core.{imp.name} from "
+                              f"module {other.key}; a module may import only from lower-numbered modules. "
+                              "Move the shared code down, or renumber the modules.")
+        cycle = self.cycle_through(module)
+        if cycle:
+            errors.append(f"{rel}:1: import cycle: {' -> '.join(m.key for m in cycle)}")
+        return errors
+
+    def cycle_through(self, module: Module) -> list[Module]:
+        """A path module -> ... -> module along imports, or [] when there is none."""
+        stack = [(module, [module])]
+        visited: set[str] = set()
+        while stack:
+            current, path = stack.pop()
+            for nxt in self.direct_upstream(current):
+                if nxt is module:
+                    return path + [module]
+                if nxt.key not in visited:
+                    visited.add(nxt.key)
+                    stack.append((nxt, path + [nxt]))
+        return []
+
+
+def example_scripts(root: Path) -> list[Path]:
+    """Every `examples/<name>/train.py`, sorted by name."""
+    return sorted((Path(root) / EXAMPLES_DIR).glob("*/train.py"))

@@ -1,0 +1,130 @@
+"""The doit task creators. `dodo.py` re-exports everything here.
+
+Every task is a plain dict whose actions are module-level functions given as `(function, args)`, so
+`doit -n 2` can pickle them under any start method. Inputs are derived from the code: the static
+`tinytorch.core` imports of dev files, test files and examples (see tito.graph).
+
+Loading this file reads the dev files' text with regular expressions and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tito.check import check_module
+from tito.export import export_is_current, export_module, no_orphan_exports, remove_orphan_exports
+from tito.graph import Graph, example_scripts
+from tito.runner import run_example, run_module_tests, run_pytest_file
+
+DOIT_CONFIG = {
+    "backend": "sqlite3",  # transactional: a killed build never leaves an unreadable database
+    "dep_file": ".doit.sqlite3",
+    "action_string_formatting": "new",
+    "verbosity": 1,
+}
+
+TITO_DIR = Path(__file__).resolve().parent
+EXPORTER_SOURCES = [TITO_DIR / name for name in ("export.py", "modules.py", "graph.py", "files.py")]
+CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py"]
+RUNNER_SOURCES = [TITO_DIR / "runner.py"]
+
+
+def _root() -> Path:
+    # doit changes into the dodo file's folder before loading it: that folder is the project root.
+    return Path.cwd()
+
+
+def _graph() -> Graph:
+    return Graph.load(_root())
+
+
+def _paths(paths) -> list[str]:
+    return [str(p) for p in paths]
+
+
+def _rel(path: Path) -> str:
+    return str(Path(path).relative_to(_root()))
+
+
+def task_check():
+    """Validate each dev file: metadata, directives, solution markers, imports (writes nothing)."""
+    root = _root()
+    for module in _graph().modules:
+        yield {
+            "name": module.key,
+            "doc": f"validate {_rel(module.dev_file)}",
+            "file_dep": _paths([module.dev_file, *CHECKER_SOURCES]),
+            "actions": [(check_module, [str(root), module.key])],
+        }
+
+
+def task_export():
+    """Export each dev file's `#| export` cells to tinytorch/core/<name>.py."""
+    root = _root()
+    for module in _graph().modules:
+        yield {
+            "name": module.key,
+            "doc": f"{_rel(module.dev_file)} -> {_rel(module.export_file)}",
+            "file_dep": _paths([module.dev_file, *EXPORTER_SOURCES]),
+            "targets": [str(module.export_file)],
+            "uptodate": [(export_is_current, [str(module.dev_file), str(module.export_file)])],
+            "actions": [(export_module, [str(root), module.key])],
+            "clean": True,
+        }
+
+
+def task_test():
+    """Run each module's inline tests (the dev file) and its test files against the export."""
+    root = _root()
+    graph = _graph()
+    for module in graph.modules:
+        exports = [m.export_file for m in [module, *graph.upstream(module)]]
+        for test_file in module.test_files:
+            exports += graph.exported_files_reached_by(test_file)
+        yield {
+            "name": module.key,
+            "doc": f"inline tests and {len(module.test_files)} test file(s) of {module.key}",
+            "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *exports, *RUNNER_SOURCES])),
+            "actions": [(run_module_tests, [str(root), module.key])],
+        }
+
+
+def task_integrate():
+    """Progressive integration tests (each module with all it stands on) and every example."""
+    root = _root()
+    graph = _graph()
+    yield {"name": None, "doc": "progressive tests of every module, then every example", "task_dep": ["example"]}
+    for module in graph.modules:
+        test_file = module.progressive_test
+        if not test_file.is_file():
+            continue
+        yield {
+            "name": module.key,
+            "doc": f"{_rel(test_file)}",
+            "file_dep": _paths([test_file, *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES]),
+            "actions": [(run_pytest_file, [str(root), _rel(test_file), f"integrate:{module.key}"])],
+        }
+
+
+def task_example():
+    """Run each examples/<name>/train.py; each asserts its own target."""
+    root = _root()
+    graph = _graph()
+    for script in example_scripts(root):
+        name = script.parent.name
+        yield {
+            "name": name,
+            "doc": f"{_rel(script)}",
+            "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES]),
+            "actions": [(run_example, [str(root), _rel(script), f"example:{name}"])],
+            "verbosity": 2,  # training progress streams as it happens
+        }
+
+
+def task_orphans():
+    """Remove generated files whose module no longer exists."""
+    root = str(_root())
+    return {
+        "actions": [(remove_orphan_exports, [root])],
+        "uptodate": [(no_orphan_exports, [root])],
+    }
