@@ -32,7 +32,7 @@ class Graph:
         found = []
         for imp in self.imports[module.key]:
             other = self.by_export.get(imp.name)
-            if other and other is not module and other not in found:
+            if other and other.key != module.key and other not in found:
                 found.append(other)
         return found
 
@@ -75,7 +75,7 @@ class Graph:
                 known = ", ".join(sorted(self.by_export)) or "none"
                 errors.append(f"{rel}:{imp.line}: imports tinytorch.core.{imp.name}, which no module exports "
                               f"(exported: {known})")
-            elif other is module:
+            elif other.key == module.key:
                 errors.append(f"{rel}:{imp.line}: imports its own export tinytorch.core.{imp.name}; "
                               "use the names defined in this file instead")
             elif other.number >= module.number:
@@ -94,7 +94,7 @@ class Graph:
         while stack:
             current, path = stack.pop()
             for nxt in self.direct_upstream(current):
-                if nxt is module:
+                if nxt.key == module.key:
                     return path + [module]
                 if nxt.key not in visited:
                     visited.add(nxt.key)
