@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tito.modules import find_module
+from tito.status import record_test_result
 
 TEST_TIMEOUT = 900  # seconds; a hung test fails its task instead of hanging the build
 EXAMPLE_TIMEOUT = 1800
@@ -69,14 +70,17 @@ def run_module_tests(root: str, key: str):
     command = [sys.executable, str(dev)]
     code, output, seconds = run(root_path, command, TEST_TIMEOUT)
     if code != 0:
+        record_test_result(root_path, key, False, output)
         return failure(f"inline tests of {dev} failed", command, code, output, seconds,
                        f"run `python {dev}` to see the failing test, fix it, then `doit test:{key}`.")
     print(f"{dev}: inline tests passed in {seconds:.1f} s")
     tests = [p.relative_to(root_path) for p in module.test_files]
     if not tests:
+        record_test_result(root_path, key, True, "inline tests passed")
         return None
     command = pytest_command(tests)
     code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    record_test_result(root_path, key, code == 0, tail(output, 1))
     if code != 0:
         return failure(f"tests of {key} failed", command, code, output, seconds,
                        f"run `python -m pytest {module.folder.relative_to(root_path)} -x` to debug, "
