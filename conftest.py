@@ -14,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+# Small matrices are several times slower with BLAS threads fighting over two cores, and results then
+# depend on the thread count. The doit tasks set the same default (tito.runner).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 
 def pytest_configure(config):
     if os.environ.get("TITO_BUILD") or hasattr(config, "workerinput"):  # inside doit, or an xdist worker

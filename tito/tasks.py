@@ -14,6 +14,9 @@ from pathlib import Path
 from tito.check import check_module
 from tito.export import export_is_current, export_module, no_orphan_exports, remove_orphan_exports
 from tito.graph import Graph, example_scripts
+from tito.memory import REPORT_FILES, memray_available, profile_script
+from tito.modules import REPORTS_DIR
+from tito.report import build_report
 from tito.runner import run_example, run_module_tests, run_pytest_file
 
 DOIT_CONFIG = {
@@ -27,6 +30,7 @@ TITO_DIR = Path(__file__).resolve().parent
 EXPORTER_SOURCES = [TITO_DIR / name for name in ("export.py", "modules.py", "graph.py", "files.py")]
 CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py"]
 RUNNER_SOURCES = [TITO_DIR / "runner.py"]
+PROFILER_SOURCES = [TITO_DIR / "memory.py"]
 
 
 def _root() -> Path:
@@ -119,6 +123,47 @@ def task_example():
             "actions": [(run_example, [str(root), _rel(script), f"example:{name}"])],
             "verbosity": 2,  # training progress streams as it happens
         }
+
+
+def _profile_targets(folder: Path) -> list[str]:
+    # Without memray only stats.json (saying why) is written; the task then re-runs, and says so, each time.
+    return _paths(folder / name for name in (REPORT_FILES if memray_available() else ("stats.json",)))
+
+
+def _profiles(root: Path, graph: Graph):
+    """(label, script, report folder, exported files the script reaches) for every profile task."""
+    for module in graph.modules:
+        exports = [m.export_file for m in graph.upstream(module)]
+        yield module.key, module.dev_file, module.report_dir, exports
+    for script in example_scripts(root):
+        folder = root / REPORTS_DIR / "examples" / script.parent.name
+        yield f"example:{script.parent.name}", script, folder, graph.exported_files_reached_by(script)
+
+
+def task_profile():
+    """Run each dev file and each example under memray: reports/<name>/ (capture, flame graph, stats)."""
+    root = _root()
+    for label, script, folder, exports in _profiles(root, _graph()):
+        yield {
+            "name": label,
+            "doc": f"memray profile of {_rel(script)} -> {_rel(folder)}/",
+            "file_dep": _paths(dict.fromkeys([script, *exports, *PROFILER_SOURCES, *RUNNER_SOURCES])),
+            "targets": _profile_targets(folder),
+            "actions": [(profile_script, [str(root), _rel(script), _rel(folder), label])],
+        }
+
+
+def task_report():
+    """reports/index.html and summary.json: every profile's numbers, a chart, the change since last build."""
+    root = _root()
+    stats = [folder / "stats.json" for _, _, folder, _ in _profiles(root, _graph())]
+    reports = root / REPORTS_DIR
+    return {
+        # Absolute paths, like the profile tasks' targets: doit orders tasks by matching these strings.
+        "file_dep": _paths(stats + [TITO_DIR / "report.py"]),
+        "targets": _paths([reports / "index.html", reports / "summary.json"]),
+        "actions": [(build_report, [str(root), [_rel(path) for path in stats]])],
+    }
 
 
 def task_orphans():

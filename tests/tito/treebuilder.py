@@ -153,6 +153,6 @@ class Tree:
 
 
 ALL_TASKS = {
-    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate") for key in MODULES),
-    "example:uses_mid",
+    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "profile") for key in MODULES),
+    "example:uses_mid", "profile:example:uses_mid", "report",
 }
