@@ -1,26 +1,69 @@
-"""`check:<key>`: everything that can be known about a dev file without running it.
+"""`check:<key>`: everything that can be known about a dev file without exporting it.
 
-Directives, cell metadata, syntax of exported cells and import order (the export's own checks), plus
-NBGrader's rules and the house rules of docs/module-format.md. Nothing is written.
+Directives, cell metadata, syntax of exported cells and import order (the export's own checks),
+NBGrader's rules (tito.nbgrader), and the house rule that a module measures itself: a
+`## Systems Analysis` section with at least one `analyze_*` function that the file calls.
+Nothing is written.
 """
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from tito.export import ExportError, build_export
 from tito.graph import Graph
-from tito.modules import find_module
+from tito.modules import find_module, read_cells
+from tito.nbgrader import validate
+
+ANALYSIS_HEADING = "## Systems Analysis"
 
 
 def module_errors(root: Path, key: str) -> list[str]:
-    """Every problem in one module's dev file, as `file:line: message` lines."""
+    """Every problem in one module's dev file, as `file:line: message` lines, without repeats."""
     graph = Graph.load(root)
     module = find_module(root, key)
+    path = module.dev_file.relative_to(root)
+    errors: list[str] = []
     try:
         build_export(module, graph)
     except ExportError as error:
-        return list(error.messages)
+        errors += error.messages
+    cells = read_cells(module.dev_file)
+    errors += validate(path, cells)
+    errors += systems_analysis_errors(path, cells)
+    return list(dict.fromkeys(errors))
+
+
+def systems_analysis_errors(path: Path, cells) -> list[str]:
+    """The `## Systems Analysis` section exists and runs at least one `analyze_*` function it defines."""
+    headings = [i for i, c in enumerate(cells) if c.kind == "markdown"
+                and any(line.strip().startswith(ANALYSIS_HEADING) for line in c.source.splitlines())]
+    if not headings:
+        return [f"{path}:1: no `{ANALYSIS_HEADING}` section: add a markdown cell with that heading, followed "
+                "by `analyze_*` functions that measure the module's memory and time, and call them"]
+    defined, called = {}, set()
+    for cell in cells[headings[0] + 1:]:
+        if cell.kind != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as error:
+            return [f"{path}:{cell.line + (error.lineno or 1) - 1}: syntax error in a Systems Analysis cell"]
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("analyze_"):
+                defined.setdefault(node.name, cell.line + node.lineno - 1)
+            elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                if isinstance(func, ast.Name):
+                    called.add(func.id)
+    heading_line = cells[headings[0]].line
+    if not defined:
+        return [f"{path}:{heading_line}: the Systems Analysis section defines no `analyze_*` function"]
+    if not set(defined) & called:
+        names = ", ".join(sorted(defined))
+        return [f"{path}:{heading_line}: the Systems Analysis defines {names} but never calls one, so nothing "
+                "is measured when the file runs: add a call such as `analyze_...()` at the end of its cell"]
     return []
 
 

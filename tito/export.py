@@ -103,7 +103,7 @@ def build_export(module: Module, graph: Graph) -> str:
             errors.append(f"{path}:{error.lineno}: syntax error in an exported cell: {error.msg}")
     if errors:
         raise ExportError(errors)
-    body = _body([_package_code(c.source) for c in exported])
+    body = _body([package_code(c.source) for c in exported])
     return header(module, sha256_bytes(body.encode("utf-8"))) + body
 
 
@@ -141,7 +141,7 @@ def _line_index(source: str, needle: str) -> int:
     return 0
 
 
-def _package_code(source: str) -> str:
+def package_code(source: str) -> str:
     """A cell's code as it goes into the package: no directive or solution-marker lines."""
     kept = [line for line in source.splitlines()
             if not line.lstrip().startswith("#|") and line.strip() not in SOLUTION_MARKERS]

@@ -294,13 +294,9 @@ def duplicate_public_names(modules_exports: dict[str, list[str]]) -> list[str]:
 
 def module_public_names(cells: list[Cell]) -> list[str]:
     """The public names that a dev file's `#| export` cells define, as the export computes them."""
-    from tito.export import SOLUTION_MARKERS, public_names
+    from tito.export import package_code, public_names
 
-    chunks = []
-    for cell in cells:
-        if cell.kind == "code" and cell.exported:
-            chunks.append("\n".join(line for line in cell.source.splitlines()
-                                    if not line.lstrip().startswith("#|") and line.strip() not in SOLUTION_MARKERS))
+    chunks = [package_code(cell.source) for cell in cells if cell.kind == "code" and cell.exported]
     try:
         return public_names("\n\n".join(chunks))
     except SyntaxError:

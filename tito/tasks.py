@@ -16,6 +16,13 @@ from tito.export import export_is_current, export_module, no_orphan_exports, rem
 from tito.graph import Graph, example_scripts
 from tito.memory import REPORT_FILES, memray_available, profile_script
 from tito.modules import REPORTS_DIR
+from tito.nbgrader import check_public_names
+from tito.notebooks import (
+    no_orphan_release_notebooks,
+    release_is_current,
+    release_module,
+    remove_orphan_release_notebooks,
+)
 from tito.report import build_report
 from tito.runner import run_example, run_module_tests, run_pytest_file
 
@@ -28,7 +35,8 @@ DOIT_CONFIG = {
 
 TITO_DIR = Path(__file__).resolve().parent
 EXPORTER_SOURCES = [TITO_DIR / name for name in ("export.py", "modules.py", "graph.py", "files.py")]
-CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py"]
+CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py", TITO_DIR / "nbgrader.py"]
+RELEASE_SOURCES = [TITO_DIR / name for name in ("notebooks.py", "nbgrader.py", "modules.py", "files.py")]
 RUNNER_SOURCES = [TITO_DIR / "runner.py"]
 PROFILER_SOURCES = [TITO_DIR / "memory.py"]
 
@@ -53,13 +61,20 @@ def _rel(path: Path) -> str:
 def task_check():
     """Validate each dev file: metadata, directives, solution markers, imports (writes nothing)."""
     root = _root()
-    for module in _graph().modules:
+    graph = _graph()
+    for module in graph.modules:
         yield {
             "name": module.key,
             "doc": f"validate {_rel(module.dev_file)}",
             "file_dep": _paths([module.dev_file, *CHECKER_SOURCES]),
             "actions": [(check_module, [str(root), module.key])],
         }
+    yield {
+        "name": "public-names",
+        "doc": "no public name is exported by two modules",
+        "file_dep": _paths([*(m.dev_file for m in graph.modules), *CHECKER_SOURCES]),
+        "actions": [(check_public_names, [str(root)])],
+    }
 
 
 def task_export():
@@ -166,10 +181,25 @@ def task_report():
     }
 
 
+def task_release():
+    """Student notebooks: modules/release/NN_name/name.ipynb, solutions replaced by stubs."""
+    root = _root()
+    for module in _graph().modules:
+        yield {
+            "name": module.key,
+            "doc": f"{_rel(module.dev_file)} -> {_rel(module.release_notebook)}",
+            "file_dep": _paths([module.dev_file, *RELEASE_SOURCES]),
+            "targets": [str(module.release_notebook)],
+            "uptodate": [(release_is_current, [str(module.dev_file), str(module.release_notebook)])],
+            "actions": [(release_module, [str(root), module.key])],
+            "clean": True,
+        }
+
+
 def task_orphans():
-    """Remove generated files whose module no longer exists."""
+    """Remove generated files (exports, notebooks) whose module no longer exists."""
     root = str(_root())
     return {
-        "actions": [(remove_orphan_exports, [root])],
-        "uptodate": [(no_orphan_exports, [root])],
+        "actions": [(remove_orphan_exports, [root]), (remove_orphan_release_notebooks, [root])],
+        "uptodate": [(no_orphan_exports, [root]), (no_orphan_release_notebooks, [root])],
     }

@@ -25,6 +25,7 @@ def test_editing_exported_code_reruns_exactly_its_downstream_chain(built):
     assert result.code == 0, result.output
     assert result.executed == {
         "check:02_mid", "export:02_mid", "test:02_mid", "integrate:02_mid", "profile:02_mid",  # itself
+        "release:02_mid", "check:public-names",
         "test:03_top", "integrate:03_top", "profile:03_top",  # what stands on it
         "example:uses_mid", "profile:example:uses_mid",  # the example that reaches it
         "report",  # the memory report gathers the new profiles
@@ -37,7 +38,8 @@ def test_editing_prose_stops_at_the_export_early_cutoff(built):
     result = built.doit()
     assert result.code == 0, result.output
     # The module's own checks, tests and profile run again (they read the dev file); nothing downstream.
-    assert result.executed == {"check:02_mid", "export:02_mid", "test:02_mid", "profile:02_mid", "report"}
+    assert result.executed == {"check:02_mid", "export:02_mid", "test:02_mid", "profile:02_mid", "report",
+                               "release:02_mid", "check:public-names"}
     assert built.generated() == before
 
 
@@ -45,7 +47,8 @@ def test_editing_a_test_cell_stops_at_the_export(built):
     built.replace(built.dev("01_base"), "assert base_value() > 0", "assert base_value() >= 1")
     result = built.doit()
     assert result.code == 0, result.output
-    assert result.executed == {"check:01_base", "export:01_base", "test:01_base", "profile:01_base", "report"}
+    assert result.executed == {"check:01_base", "export:01_base", "test:01_base", "profile:01_base", "report",
+                               "release:01_base", "check:public-names"}
 
 
 def test_editing_a_module_test_file_reruns_only_that_modules_tests(built):

@@ -59,6 +59,15 @@ def test_unit_{name}():
     assert {name}_value() > 0
 
 test_unit_{name}()
+
+# %% [markdown]
+# ## Systems Analysis
+
+# %% {meta(name + "-analysis")}
+def analyze_{name}_size():
+    print("bytes:", len(repr({name}_value())))
+
+analyze_{name}_size()
 """)
 
 
@@ -153,6 +162,7 @@ class Tree:
 
 
 ALL_TASKS = {
-    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "profile") for key in MODULES),
-    "example:uses_mid", "profile:example:uses_mid", "report",
+    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "profile", "release")
+      for key in MODULES),
+    "check:public-names", "example:uses_mid", "profile:example:uses_mid", "report",
 }
