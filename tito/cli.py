@@ -85,6 +85,44 @@ def cmd_check(args) -> int:
     return doit(root, *tasks)
 
 
+def cmd_grade(args) -> int:
+    from tito.grade import GradingError, format_table, grade, to_json
+
+    root = project_root()
+    key = module_key(root, args.module)
+    gradebook = Path(args.gradebook or f"gradebook-{key}.csv")
+    try:
+        results = grade(root, key, [Path(p) for p in args.notebooks], jobs=args.jobs, timeout=args.timeout,
+                        memory_mb=args.memory_mb, gradebook=gradebook)
+    except GradingError as error:
+        print(f"tito grade: {error}", file=sys.stderr)
+        return 2
+    print(to_json(results) if args.json else format_table(results), end="")
+    if not args.json:
+        print(f"gradebook: {gradebook}")
+    return 1 if any(note.startswith("WARNING") for r in results for note in r.notes) else 0
+
+
+def cmd_module_new(args) -> int:
+    from tito.scaffold import ScaffoldError, create_module
+
+    root = project_root()
+    try:
+        written = create_module(root, args.name)
+    except ScaffoldError as error:
+        print(f"tito module new: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"created {path}")
+    key = args.name
+    print(f"\nNext: edit {written[0]}, then `doit check:{key} export:{key} test:{key}`.")
+    return doit(root, f"check:{key}", f"export:{key}", f"test:{key}", f"integrate:{key}")
+
+
+def cmd_package(args) -> int:
+    return doit(project_root(), "package")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tito", description="TinyTorch's short commands over the doit graph.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     test.set_defaults(run=cmd_module_test)
     status = module_commands.add_parser("status", help="a table of every module's state")
     status.set_defaults(run=cmd_module_status)
+    new = module_commands.add_parser("new", help="create a module skeleton that checks and builds at once")
+    new.add_argument("name", help="NN_name, e.g. 12_compression")
+    new.set_defaults(run=cmd_module_new)
 
     test_all = commands.add_parser("test", help="run module tests (--all: every module and integration test)")
     test_all.add_argument("modules", nargs="*")
@@ -115,6 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     release = commands.add_parser("release", help="build student notebooks (all when none is named)")
     release.add_argument("modules", nargs="*")
     release.set_defaults(run=cmd_release)
+
+    grade = commands.add_parser("grade", help="autograde completed student notebooks")
+    grade.add_argument("notebooks", nargs="+", help="completed .ipynb files")
+    grade.add_argument("--module", required=True, help="the module they belong to, e.g. 04_layers")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    grade.add_argument("--timeout", type=float, default=60, help="seconds one notebook may run (default 60)")
+    grade.add_argument("--memory-mb", type=int, default=1024, help="memory limit per notebook (default 1024)")
+    grade.add_argument("--json", action="store_true", help="print the results as JSON")
+    grade.add_argument("--gradebook", help="CSV gradebook path (default gradebook-<module>.csv)")
+    grade.set_defaults(run=cmd_grade)
+
+    package = commands.add_parser("package", help="build the tinytorch wheel and test it in a fresh venv")
+    package.set_defaults(run=cmd_package)
     return parser
 
 

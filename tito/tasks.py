@@ -17,6 +17,7 @@ from tito.graph import Graph, example_scripts
 from tito.memory import REPORT_FILES, memray_available, profile_script
 from tito.modules import REPORTS_DIR
 from tito.nbgrader import check_public_names
+from tito.package import build_and_check, wheel_path
 from tito.notebooks import (
     no_orphan_release_notebooks,
     release_is_current,
@@ -31,6 +32,10 @@ DOIT_CONFIG = {
     "dep_file": ".doit.sqlite3",
     "action_string_formatting": "new",
     "verbosity": 1,
+    # `doit` with no task names: every family of DESIGN's table. `doit package` (a wheel, installed
+    # into a fresh virtualenv, which takes PyPI or a pip cache for numpy) runs only when asked for.
+    "default_tasks": ["check", "export", "test", "integrate", "example", "profile", "report", "release",
+                      "orphans"],
 }
 
 TITO_DIR = Path(__file__).resolve().parent
@@ -194,6 +199,18 @@ def task_release():
             "actions": [(release_module, [str(root), module.key])],
             "clean": True,
         }
+
+
+def task_package():
+    """Build dist/tinytorch-<version>-py3-none-any.whl and import every public name from a fresh venv."""
+    root = _root()
+    graph = _graph()
+    hand_written = [root / "tinytorch" / "__init__.py", root / "tinytorch" / "core" / "__init__.py"]
+    return {
+        "file_dep": _paths([*(m.export_file for m in graph.modules), *hand_written, TITO_DIR / "package.py"]),
+        "targets": [str(wheel_path(root))],
+        "actions": [(build_and_check, [str(root)])],
+    }
 
 
 def task_orphans():
