@@ -18,7 +18,8 @@ from tito.modules import discover, find_module
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` that holds dodo.py and modules/source."""
     here = (start or Path.cwd()).resolve()
-    for folder in [here, *here.parents]:
+    # Outside the repository (say, in a folder of submissions), fall back to the checkout tito runs from.
+    for folder in [here, *here.parents, Path(__file__).resolve().parents[1]]:
         if (folder / "dodo.py").is_file() and (folder / "modules" / "source").is_dir():
             return folder
     raise SystemExit("tito: no TinyTorch project here: run tito inside the repository "

@@ -437,7 +437,7 @@ def _normal_cdf(x):
     return 0.5 * _erfc(-np.asarray(x, dtype=np.float64) / math.sqrt(2.0))
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-erfc", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": false, "grade_id": "test-erfc", "locked": true, "schema_version": 3, "solution": false}
 def test_unit_erfc():
     """The vectorized erfc agrees with Python's math.erfc to double precision."""
     z = np.concatenate([np.linspace(-6, 6, 2401), [-20.0, -9.5, 9.5, 20.0]])

@@ -157,7 +157,7 @@ def _output_hw(height, width, kernel, stride, padding, who):
                          f"(input height x width {(height, width)}, padding {padding})")
     return (padded[0] - kh) // sh + 1, (padded[1] - kw) // sw + 1
 
-# %% nbgrader={"grade": true, "grade_id": "test-spatial-args", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": false, "grade_id": "test-spatial-args", "locked": true, "schema_version": 3, "solution": false}
 def test_unit_spatial_args():
     """_pair accepts ints and pairs; errors name the bad value; output sizes follow the formula."""
     assert _pair(3, "kernel_size") == (3, 3)
