@@ -1,0 +1,46 @@
+"""Memory budgets (pytest-memray): a Dense forward at batch 64 must not allocate far beyond its tensors.
+
+The budget is about twice what the operation needs (weights 0.8 MB (drawn in float64 first), input 0.2 MB, output 0.07 MB, plus
+a forward+backward's gradients), so an accidental copy of the input or an (N, in, out) intermediate
+fails here with memray's message. Measured with `pytest --memray`; see reports/ for whole-module peaks.
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytest_memray")  # memray runs on Linux and macOS only
+
+from tinytorch.core.autograd import Variable  # noqa: E402
+from tinytorch.core.layers import Dense  # noqa: E402
+from tinytorch.core.tensor import Tensor  # noqa: E402
+
+
+
+@pytest.fixture(autouse=True)
+def blas_buffers_already_allocated():
+    """OpenBLAS allocates its work buffers (about 32 MB) on the first matrix product of a process.
+    That is a one-time cost of the library, not of the code under test: pay it before measuring
+    (pytest-memray measures the test call, not its fixtures)."""
+    np.ones((64, 64), dtype=np.float32) @ np.ones((64, 64), dtype=np.float32)
+    np.ones((64, 64)) @ np.ones((64, 64))
+
+@pytest.mark.limit_memory("5 MB")
+def test_dense_forward_at_batch_64_stays_within_budget():
+    layer = Dense(784, 256, seed=0)
+    x = Tensor(np.ones((64, 784), dtype=np.float32))
+    out = layer(x)
+    assert out.shape == (64, 256)
+
+
+@pytest.mark.limit_memory("6 MB")
+def test_dense_forward_and_backward_at_batch_64_stays_within_budget():
+    layer = Dense(784, 256, seed=0)
+    x = Variable(np.ones((64, 784), dtype=np.float32), requires_grad=False)
+    layer(x).sum().backward()
+    assert layer.weights.grad.shape == (784, 256)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,39 @@
+"""Memory budget (pytest-memray) of an attention block forward and backward.
+
+Batch 8, sequence 64, d_model 64, 4 heads: the attention weights are (8, 4, 64, 64) float32 = 0.5 MB
+and the activations (8, 64, 64) are 0.13 MB each. Memory grows with seq_len^2 per head; the budget
+catches a quadratic intermediate that is larger than it needs to be (say, per-head copies of Q/K/V).
+"""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytest_memray")  # memray runs on Linux and macOS only
+
+from tinytorch.core.attention import LayerNorm, MultiHeadAttention, create_causal_mask  # noqa: E402
+from tinytorch.core.autograd import Variable  # noqa: E402
+
+
+
+@pytest.fixture(autouse=True)
+def blas_buffers_already_allocated():
+    """OpenBLAS allocates its work buffers (about 32 MB) on the first matrix product of a process.
+    That is a one-time cost of the library, not of the code under test: pay it before measuring
+    (pytest-memray measures the test call, not its fixtures)."""
+    np.ones((64, 64), dtype=np.float32) @ np.ones((64, 64), dtype=np.float32)
+    np.ones((64, 64)) @ np.ones((64, 64))
+
+@pytest.mark.limit_memory("8 MB")
+def test_attention_block_forward_and_backward_stays_within_budget():
+    attention = MultiHeadAttention(64, 4, seed=0)
+    norm = LayerNorm(64)
+    x = Variable(np.ones((8, 64, 64), dtype=np.float32))
+    out = norm(x + attention(x, mask=create_causal_mask(64)))
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(pytest.main([__file__, "-q"]))
