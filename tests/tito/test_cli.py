@@ -75,3 +75,11 @@ def test_unknown_module_names_are_reported_with_the_known_ones(tree):
     assert result.code != 0
     assert "no module '99_nothing'" in result.output and "01_base" in result.output
     assert not EXECUTED_RE.findall(result.output)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

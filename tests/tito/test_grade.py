@@ -278,3 +278,11 @@ def test_grading_needs_the_export(project, tmp_path, student):
         grade(copy, "02_calc", [student()])
     with pytest.raises(GradingError, match="no module '07_nothing'"):
         grade(copy, "07_nothing", [student()])
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

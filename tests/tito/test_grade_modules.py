@@ -59,3 +59,11 @@ def test_fifty_notebooks_grade_in_parallel(tmp_path):
     rows = gradebook.read_text().splitlines()
     assert rows[0] == "notebook,grade_id,points,max_points,status,reason"
     assert sum(",TOTAL," in row for row in rows) == 50
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

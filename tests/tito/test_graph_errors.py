@@ -98,3 +98,11 @@ def test_a_broken_lower_module_fails_the_progressive_tests_above_it(built):
     assert result.code != 0  # doit says 2 when --continue leaves group tasks with failed dependencies
     assert "tests/module_02/test_progressive_integration.py failed" in result.output
     assert "tests/module_04/test_progressive_integration.py failed" in result.output
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -79,3 +79,11 @@ def test_doit_list_shows_every_family_for_every_module(tree):
     for task in ALL_TASKS:
         assert task in result.output
     assert "integrate " in result.output
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -153,3 +153,11 @@ def test_export_up_to_date_check_notices_a_source_it_did_not_export(built):
     assert not export_is_current(None, {"source_sha256": "0" * 64}, str(dev), str(out))
     assert not export_is_current(None, {}, str(dev), str(out))
     assert REPO.is_dir() and ALL_TASKS
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

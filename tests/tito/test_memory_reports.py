@@ -64,3 +64,11 @@ def test_a_memory_budget_below_real_use_fails_the_test_task_with_memrays_message
 
     built.replace("modules/source/04_side/test_side_memory.py", "'1 MB'", "'64 MB'")
     assert built.doit("test:04_side").code == 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

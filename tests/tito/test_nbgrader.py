@@ -323,3 +323,11 @@ def test_nbgrader_agrees_on_the_fixtures(tmp_path):
         nb_cell = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": cell.nbgrader})
         with pytest.raises(Exception):  # nbgrader's own ValidationError, or jsonschema's for the schema
             validator.validate_cell(nb_cell)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

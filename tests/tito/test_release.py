@@ -153,3 +153,11 @@ def test_nbgrader_accepts_the_release(project):
     from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
     MetadataValidatorV3().validate_nb(nbformat.reads(release_notebook(dev(project)).decode(), as_version=4))
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,28 +1,25 @@
 """Memory budgets (pytest-memray): a Dense forward at batch 64 must not allocate far beyond its tensors.
 
-The budget is about twice what the operation needs (weights 0.8 MB (drawn in float64 first), input 0.2 MB, output 0.07 MB, plus
-a forward+backward's gradients), so an accidental copy of the input or an (N, in, out) intermediate
-fails here with memray's message. Measured with `pytest --memray`; see reports/ for whole-module peaks.
+The budget is about twice what the operation needs (weights 0.8 MB, drawn in float64 first; input
+0.2 MB; output 0.07 MB; a backward adds the gradients), so an accidental copy of the input or an
+(N, in, out) intermediate fails here with memray's message. Measured with `pytest --memray`; see reports/ for whole-module peaks.
 """
+
+import importlib.util
 
 import numpy as np
 import pytest
 
-pytest.importorskip("pytest_memray")  # memray runs on Linux and macOS only
+from tinytorch.core.autograd import Variable
+from tinytorch.core.layers import Dense
+from tinytorch.core.tensor import Tensor
 
-from tinytorch.core.autograd import Variable  # noqa: E402
-from tinytorch.core.layers import Dense  # noqa: E402
-from tinytorch.core.tensor import Tensor  # noqa: E402
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("pytest_memray") is None,
+                       reason="pytest-memray is not installed (memray runs on Linux and macOS only)"),
+    pytest.mark.usefixtures("blas_buffers_allocated"),
+]
 
-
-
-@pytest.fixture(autouse=True)
-def blas_buffers_already_allocated():
-    """OpenBLAS allocates its work buffers (about 32 MB) on the first matrix product of a process.
-    That is a one-time cost of the library, not of the code under test: pay it before measuring
-    (pytest-memray measures the test call, not its fixtures)."""
-    np.ones((64, 64), dtype=np.float32) @ np.ones((64, 64), dtype=np.float32)
-    np.ones((64, 64)) @ np.ones((64, 64))
 
 @pytest.mark.limit_memory("5 MB")
 def test_dense_forward_at_batch_64_stays_within_budget():

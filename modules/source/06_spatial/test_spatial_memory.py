@@ -5,23 +5,20 @@ the backward pass; the output (32, 16, 32, 32) is 2.1 MB and its gradient as muc
 allows those plus working space; a second im2col copy or a per-pixel Python object would break it.
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 
-pytest.importorskip("pytest_memray")  # memray runs on Linux and macOS only
+from tinytorch.core.autograd import Variable
+from tinytorch.core.spatial import Conv2D
 
-from tinytorch.core.autograd import Variable  # noqa: E402
-from tinytorch.core.spatial import Conv2D  # noqa: E402
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("pytest_memray") is None,
+                       reason="pytest-memray is not installed (memray runs on Linux and macOS only)"),
+    pytest.mark.usefixtures("blas_buffers_allocated"),
+]
 
-
-
-@pytest.fixture(autouse=True)
-def blas_buffers_already_allocated():
-    """OpenBLAS allocates its work buffers (about 32 MB) on the first matrix product of a process.
-    That is a one-time cost of the library, not of the code under test: pay it before measuring
-    (pytest-memray measures the test call, not its fixtures)."""
-    np.ones((64, 64), dtype=np.float32) @ np.ones((64, 64), dtype=np.float32)
-    np.ones((64, 64)) @ np.ones((64, 64))
 
 @pytest.mark.limit_memory("24 MB")
 def test_conv2d_forward_and_backward_stays_within_budget():

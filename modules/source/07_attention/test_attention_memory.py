@@ -5,23 +5,20 @@ and the activations (8, 64, 64) are 0.13 MB each. Memory grows with seq_len^2 pe
 catches a quadratic intermediate that is larger than it needs to be (say, per-head copies of Q/K/V).
 """
 
+import importlib.util
+
 import numpy as np
 import pytest
 
-pytest.importorskip("pytest_memray")  # memray runs on Linux and macOS only
+from tinytorch.core.attention import LayerNorm, MultiHeadAttention, create_causal_mask
+from tinytorch.core.autograd import Variable
 
-from tinytorch.core.attention import LayerNorm, MultiHeadAttention, create_causal_mask  # noqa: E402
-from tinytorch.core.autograd import Variable  # noqa: E402
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("pytest_memray") is None,
+                       reason="pytest-memray is not installed (memray runs on Linux and macOS only)"),
+    pytest.mark.usefixtures("blas_buffers_allocated"),
+]
 
-
-
-@pytest.fixture(autouse=True)
-def blas_buffers_already_allocated():
-    """OpenBLAS allocates its work buffers (about 32 MB) on the first matrix product of a process.
-    That is a one-time cost of the library, not of the code under test: pay it before measuring
-    (pytest-memray measures the test call, not its fixtures)."""
-    np.ones((64, 64), dtype=np.float32) @ np.ones((64, 64), dtype=np.float32)
-    np.ones((64, 64)) @ np.ones((64, 64))
 
 @pytest.mark.limit_memory("8 MB")
 def test_attention_block_forward_and_backward_stays_within_budget():
