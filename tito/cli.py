@@ -77,7 +77,7 @@ def cmd_test(args) -> int:
 def cmd_release(args) -> int:
     root = project_root()
     tasks = [f"release:{module_key(root, name)}" for name in args.modules] or ["release"]
-    return doit(root, *tasks)
+    return doit(root, *tasks, env={"TITO_DISCARD_EDITS": "1"} if args.discard_edits else None)
 
 
 def cmd_check(args) -> int:
@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = commands.add_parser("release", help="build student notebooks (all when none is named)")
     release.add_argument("modules", nargs="*")
+    release.add_argument("--discard-edits", action="store_true",
+                         help="throw away hand edits of release notebooks (a copy goes to .tito/discarded/)")
     release.set_defaults(run=cmd_release)
 
     grade = commands.add_parser("grade", help="autograde completed student notebooks")

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+
+# Hand edits of generated files are never overwritten silently; discarding one (an explicit request)
+# moves the file here first, so nothing is lost.
+DISCARD_ENV = "TITO_DISCARD_EDITS"
+DISCARDED_DIR = Path(".tito") / "discarded"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -33,3 +39,12 @@ def write_if_changed(path: Path, data: bytes) -> bool:
         return False
     write_atomic(path, data)
     return True
+
+
+def move_aside(root: Path, path: Path) -> Path:
+    """Move a hand-edited generated file into .tito/discarded/ (timestamped); returns its new place."""
+    root, path = Path(root), Path(path)
+    backup = root / DISCARDED_DIR / f"{path.stem}.{time.strftime('%Y%m%d-%H%M%S')}{path.suffix}"
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(backup)
+    return backup.relative_to(root)

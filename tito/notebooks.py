@@ -13,15 +13,18 @@ stay cheap.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
-from tito.files import write_if_changed
-from tito.modules import RELEASE_DIR, SOURCE_DIR, discover, find_module, read_cells, sha256_file
+from tito.files import DISCARD_ENV, DISCARDED_DIR, move_aside, write_if_changed
+from tito.modules import RELEASE_DIR, SOURCE_DIR, discover, find_module, read_cells, sha256_bytes, sha256_file
 from tito.nbgrader import clear_solutions, remove_hidden_tests, validate
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 CELL_ID_RE = re.compile(r"^[a-zA-Z0-9_\-]{1,64}$")  # nbformat 4.5's rule for cell ids
+HASH_KEY = "content_sha256"  # in metadata.tinytorch: how a hand edit of the notebook is noticed
 
 
 class ReleaseError(Exception):
@@ -77,9 +80,29 @@ def release_notebook(dev_file: Path) -> bytes:
         "tinytorch": {"module": module_key, "source": shown},
     })
     result.nbformat, result.nbformat_minor = 4, 5
+    result.metadata["tinytorch"][HASH_KEY] = content_hash(json.loads(nbformat.writes(result, version=4)))
     nbformat.validate(result)
     data = nbformat.writes(result, version=4)
     return (data if data.endswith("\n") else data + "\n").encode("utf-8")
+
+
+def content_hash(notebook: dict) -> str:
+    """SHA-256 of a notebook's content, its own recorded hash left out (JSON with sorted keys)."""
+    copy = json.loads(json.dumps(notebook))
+    copy.get("metadata", {}).get("tinytorch", {}).pop(HASH_KEY, None)
+    return sha256_bytes(json.dumps(copy, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+
+
+def notebook_state(path: Path) -> str:
+    """'missing', 'current' (content matches its recorded hash) or 'hand-edited'."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "missing"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "hand-edited"
+    recorded = notebook.get("metadata", {}).get("tinytorch", {}).get(HASH_KEY) if isinstance(notebook, dict) else None
+    return "current" if recorded and recorded == content_hash(notebook) else "hand-edited"
 
 
 def _display_path(dev_file: Path) -> str:
@@ -125,6 +148,17 @@ def release_module(root: str, key: str):
     except ReleaseError as error:
         return TaskFailed("\n".join(error.messages) + f"\n{len(error.messages)} problem(s); {rel_target} was left "
                           f"untouched. Fix the dev file, then run `doit release:{key}` (or `doit check:{key}`).")
+    if notebook_state(target) == "hand-edited":
+        if not os.environ.get(DISCARD_ENV):
+            return TaskFailed(
+                f"{rel_target} was edited by hand: its content no longer matches the hash recorded when it was "
+                "generated, and the build never overwrites a hand edit silently.\n"
+                f"To keep the edit: make it in {module.dev_file.relative_to(root_path)} (the release is generated "
+                f"from it), or copy the notebook elsewhere (students work on copies).\n"
+                f"To discard the edit: `tito release {key} --discard-edits` (or `{DISCARD_ENV}=1 doit release:{key}`); "
+                f"a copy is kept in {DISCARDED_DIR}/.")
+        backup = move_aside(root_path, target)
+        print(f"Discarded the hand edit of {rel_target}; a copy is in {backup}")
     changed = write_if_changed(target, data)
     print(f"{'wrote' if changed else 'unchanged'}: {rel_target}")
     return {"source_sha256": source_sha, "notebook_sha256": sha256_file(target)}
@@ -133,8 +167,9 @@ def release_module(root: str, key: str):
 def release_is_current(task, values, dev_file: str, notebook: str) -> bool:
     """doit `uptodate` for `release:<key>`: the notebook exists, is untouched, and came from this source.
 
-    doit only checks that a target exists; this also notices a release notebook edited by hand (it is
-    regenerated, since it is a build product) and a dev file edited while the release was being built.
+    doit only checks that a target exists; this also notices a release notebook edited by hand (the
+    action then stops and explains, as the export does) and a dev file edited while the release was
+    being built.
     """
     return (values.get("source_sha256") == sha256_file(Path(dev_file))
             and values.get("notebook_sha256") == sha256_file(Path(notebook)))

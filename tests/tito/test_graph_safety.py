@@ -42,6 +42,28 @@ def test_discarding_a_hand_edit_keeps_a_copy_and_regenerates(built):
     assert built.doit().code == 0
 
 
+def test_a_hand_edited_release_notebook_stops_the_build_until_discarded(built):
+    import json
+
+    path = built.root / "modules/release/02_mid/mid.ipynb"
+    notebook = json.loads(path.read_text())
+    notebook["cells"][0]["source"] += "\nAn instructor's note."
+    path.write_text(json.dumps(notebook))
+    edited = path.read_text()
+
+    result = built.doit()
+    assert result.code == 1
+    assert "modules/release/02_mid/mid.ipynb was edited by hand" in result.output
+    assert "tito release 02_mid --discard-edits" in result.output
+    assert path.read_text() == edited
+
+    discarded = built.doit("release:02_mid", TITO_DISCARD_EDITS="1")
+    assert discarded.code == 0, discarded.output
+    assert "An instructor's note." not in path.read_text()
+    assert len(list((built.root / ".tito/discarded").glob("mid.*.ipynb"))) == 1
+    assert built.doit().executed == set()
+
+
 def test_the_generated_header_names_the_source_and_how_to_regenerate(built):
     head = (built.root / "tinytorch/core/mid.py").read_text().splitlines()[:4]
     assert "modules/source/02_mid/mid_dev.py" in head[0] and "DO NOT EDIT" in head[0]
