@@ -54,6 +54,15 @@ def test_release_notebook_is_valid_and_holds_no_solution(module):
     assert graded and all("points" in c.metadata["nbgrader"] for c in graded)
 
 
+@pytest.mark.parametrize("module", MODULES, ids=[m.key for m in MODULES])
+def test_nbgrader_itself_accepts_the_release_notebook(module):
+    pytest.importorskip("nbgrader")  # optional: nbgrader pulls a Jupyter server; not a dependency
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    notebook = nbformat.reads(release_notebook(module.dev_file).decode("utf-8"), as_version=4)
+    MetadataValidatorV3().validate_nb(notebook)
+
+
 def test_the_wheel_installs_into_a_fresh_venv_and_imports_every_public_name(tmp_path):
     from tito.package import build_and_check, wheel_path
 
