@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tito.export import ExportError, build_export
 from tito.graph import Graph
-from tito.modules import find_module, read_cells
+from tito.modules import SOURCE_DIR, discover, find_module, misnamed_module_folders, read_cells
 from tito.nbgrader import validate
 
 ANALYSIS_HEADING = "## Systems Analysis"
@@ -75,4 +75,35 @@ def check_module(root: str, key: str):
     if errors:
         return TaskFailed("\n".join(errors) + f"\n{len(errors)} problem(s). Fix them, then run `doit check:{key}`.")
     print(f"{key}: ok")
+    return None
+
+
+def layout_errors(root: str) -> list[str]:
+    """Folders under modules/source that the build would skip, and curriculum numbers used twice."""
+    root_path = Path(root)
+    errors = [f"{folder.relative_to(root_path)}: not a module folder, so the build skips it: name it NN_name "
+              f"(two digits, e.g. 04_layers) with NN_name/name_dev.py inside"
+              for folder in misnamed_module_folders(root_path)]
+    by_number: dict[int, list[str]] = {}
+    for module in discover(root_path):
+        by_number.setdefault(module.number, []).append(module.key)
+    for number, keys in sorted(by_number.items()):
+        if len(keys) > 1:
+            errors.append(f"{SOURCE_DIR}/: modules {' and '.join(keys)} share the number {number:02d}; "
+                          "curriculum numbers must be unique")
+    return errors
+
+
+def layout_is_ok(root: str) -> bool:
+    """doit `uptodate` for `check:layout`: nothing to report means nothing to run."""
+    return not layout_errors(root)
+
+
+def check_layout(root: str):
+    """doit action for `check:layout`."""
+    from doit.exceptions import TaskFailed
+
+    errors = layout_errors(root)
+    if errors:
+        return TaskFailed("\n".join(errors) + "\nRename the folders, then run `doit check`.")
     return None

@@ -15,11 +15,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from tito.files import write_atomic
+from tito.graph import example_scripts
+from tito.modules import REPORTS_DIR, discover
 from tito.runner import run, tail
 
 PROFILE_TIMEOUT = 1800
@@ -111,3 +114,25 @@ def read_json(path: Path, default=None):
 
 def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --- orphans ------------------------------------------------------------------------------------------
+
+
+def orphan_reports(root: str) -> list[Path]:
+    """Report folders (ours: they hold a stats.json) of modules or examples that no longer exist."""
+    reports = Path(root) / REPORTS_DIR
+    wanted = {m.report_dir for m in discover(Path(root))}
+    wanted |= {reports / "examples" / s.parent.name for s in example_scripts(Path(root))}
+    found = [p.parent for p in reports.glob("*/stats.json")] + [p.parent for p in reports.glob("examples/*/stats.json")]
+    return sorted(folder for folder in found if folder not in wanted)
+
+
+def no_orphan_reports(root: str) -> bool:
+    return not orphan_reports(root)
+
+
+def remove_orphan_reports(root: str) -> None:
+    for folder in orphan_reports(root):
+        shutil.rmtree(folder)
+        print(f"removed {folder.relative_to(root)}: its module or example no longer exists")

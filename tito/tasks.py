@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tito.check import check_module
+from tito.check import check_layout, check_module, layout_is_ok
 from tito.export import export_is_current, export_module, no_orphan_exports, remove_orphan_exports
 from tito.graph import Graph, example_scripts
-from tito.memory import REPORT_FILES, memray_available, profile_script
+from tito.memory import (
+    REPORT_FILES,
+    memray_available,
+    no_orphan_reports,
+    profile_script,
+    remove_orphan_reports,
+)
 from tito.modules import REPORTS_DIR
 from tito.nbgrader import check_public_names
 from tito.package import build_and_check, wheel_path
@@ -79,6 +85,12 @@ def task_check():
         "doc": "no public name is exported by two modules",
         "file_dep": _paths([*(m.dev_file for m in graph.modules), *CHECKER_SOURCES]),
         "actions": [(check_public_names, [str(root)])],
+    }
+    yield {
+        "name": "layout",
+        "doc": "every folder under modules/source is a module the build sees, with a unique number",
+        "uptodate": [(layout_is_ok, [str(root)])],
+        "actions": [(check_layout, [str(root)])],
     }
 
 
@@ -214,9 +226,11 @@ def task_package():
 
 
 def task_orphans():
-    """Remove generated files (exports, notebooks) whose module no longer exists."""
+    """Remove generated files (exports, notebooks, reports) whose module or example no longer exists."""
     root = str(_root())
     return {
-        "actions": [(remove_orphan_exports, [root]), (remove_orphan_release_notebooks, [root])],
-        "uptodate": [(no_orphan_exports, [root]), (no_orphan_release_notebooks, [root])],
+        "actions": [(remove_orphan_exports, [root]), (remove_orphan_release_notebooks, [root]),
+                    (remove_orphan_reports, [root])],
+        "uptodate": [(no_orphan_exports, [root]), (no_orphan_release_notebooks, [root]),
+                     (no_orphan_reports, [root])],
     }

@@ -87,7 +87,19 @@ def test_generated_files_of_a_removed_module_are_removed(built):
     assert result.code == 0, result.output
     assert "orphans" in result.executed
     assert not (built.root / "tinytorch/core/side.py").exists()
+    assert not (built.root / "modules/release/04_side").exists()
+    if (built.root / "reports/01_base/stats.json").exists():  # memray is there to write reports
+        assert not (built.root / "reports/04_side").exists()
     assert (built.root / "tinytorch/core/__init__.py").exists()  # hand-written files are not ours
+    assert built.doit().executed == set()
+
+
+def test_a_misnamed_module_folder_is_reported_not_silently_skipped(built):
+    (built.root / "modules/source/5_extra").mkdir()
+    result = built.doit()
+    assert result.code == 1
+    assert "modules/source/5_extra: not a module folder, so the build skips it" in result.output
+    (built.root / "modules/source/5_extra").rmdir()
     assert built.doit().executed == set()
 
 
