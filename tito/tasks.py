@@ -14,6 +14,7 @@ from pathlib import Path
 from tito.check import check_layout, check_module, layout_is_ok
 from tito.export import export_is_current, export_module, no_orphan_exports, remove_orphan_exports
 from tito.graph import Graph, example_scripts
+from tito.inputs import inputs_unchanged, snapshot_inputs
 from tito.memory import (
     REPORT_FILES,
     memray_available,
@@ -46,6 +47,10 @@ DOIT_CONFIG = {
 
 TITO_DIR = Path(__file__).resolve().parent
 EXPORTER_SOURCES = [TITO_DIR / name for name in ("export.py", "modules.py", "graph.py", "files.py")]
+# Tasks that run something snapshot their inputs first (see tito.inputs): an input edited while the task
+# runs makes the next build run it again, instead of being recorded as done.
+SNAPSHOT = (snapshot_inputs, [])
+SNAPSHOT_CHECK = (inputs_unchanged, [])
 CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py", TITO_DIR / "nbgrader.py"]
 RELEASE_SOURCES = [TITO_DIR / name for name in ("notebooks.py", "nbgrader.py", "modules.py", "files.py")]
 RUNNER_SOURCES = [TITO_DIR / "runner.py"]
@@ -78,7 +83,8 @@ def task_check():
             "name": module.key,
             "doc": f"validate {_rel(module.dev_file)}",
             "file_dep": _paths([module.dev_file, *CHECKER_SOURCES]),
-            "actions": [(check_module, [str(root), module.key])],
+            "actions": [SNAPSHOT, (check_module, [str(root), module.key])],
+            "uptodate": [SNAPSHOT_CHECK],
         }
     yield {
         "name": "public-names",
@@ -121,7 +127,8 @@ def task_test():
             "name": module.key,
             "doc": f"inline tests and {len(module.test_files)} test file(s) of {module.key}",
             "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *exports, *RUNNER_SOURCES])),
-            "actions": [(run_module_tests, [str(root), module.key])],
+            "actions": [SNAPSHOT, (run_module_tests, [str(root), module.key])],
+            "uptodate": [SNAPSHOT_CHECK],
         }
 
 
@@ -138,7 +145,8 @@ def task_integrate():
             "name": module.key,
             "doc": f"{_rel(test_file)}",
             "file_dep": _paths([test_file, *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES]),
-            "actions": [(run_pytest_file, [str(root), _rel(test_file), f"integrate:{module.key}"])],
+            "actions": [SNAPSHOT, (run_pytest_file, [str(root), _rel(test_file), f"integrate:{module.key}"])],
+            "uptodate": [SNAPSHOT_CHECK],
         }
 
 
@@ -152,7 +160,8 @@ def task_example():
             "name": name,
             "doc": f"{_rel(script)}",
             "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES]),
-            "actions": [(run_example, [str(root), _rel(script), f"example:{name}"])],
+            "actions": [SNAPSHOT, (run_example, [str(root), _rel(script), f"example:{name}"])],
+            "uptodate": [SNAPSHOT_CHECK],
             "verbosity": 2,  # training progress streams as it happens
         }
 
@@ -181,7 +190,8 @@ def task_profile():
             "doc": f"memray profile of {_rel(script)} -> {_rel(folder)}/",
             "file_dep": _paths(dict.fromkeys([script, *exports, *PROFILER_SOURCES, *RUNNER_SOURCES])),
             "targets": _profile_targets(folder),
-            "actions": [(profile_script, [str(root), _rel(script), _rel(folder), label])],
+            "actions": [SNAPSHOT, (profile_script, [str(root), _rel(script), _rel(folder), label])],
+            "uptodate": [SNAPSHOT_CHECK],
         }
 
 

@@ -150,6 +150,21 @@ def test_an_interrupted_build_saves_what_finished(tree):
     assert "test:03_top" in result.executed
 
 
+def test_an_input_edited_while_its_task_runs_is_not_recorded_as_done(tree):
+    # doit records file_dep state after a task finishes (doit issue #119); tito snapshots inputs before.
+    tree.replace("modules/source/03_top/test_top_core.py", "def test_top_positive():",
+                 "import time\n\n\ndef test_top_positive():\n    time.sleep(3)")
+    process = tree.popen_doit("test:03_top")
+    _wait_for(process, "test:03_top")
+    tree.replace("modules/source/03_top/test_top_core.py", "time.sleep(3)", "time.sleep(0)  # edited mid-run")
+    process.communicate(timeout=120)
+    assert process.returncode == 0
+    again = tree.doit("test:03_top")
+    assert again.code == 0, again.output
+    assert "test:03_top" in again.executed  # the edit made during the run is tested now
+    assert tree.doit("test:03_top").executed == set()
+
+
 def test_parallel_build_matches_serial_build_under_spawn(tmp_path):
     from treebuilder import Tree
 
