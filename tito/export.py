@@ -16,6 +16,7 @@ from pathlib import Path
 from tito.files import DISCARD_ENV, DISCARDED_DIR, move_aside, write_if_changed
 from tito.graph import Graph
 from tito.modules import (
+    DIRECTIVE_RE,
     PACKAGE_DIR,
     DevFileError,
     Module,
@@ -125,15 +126,17 @@ def _directive_errors(module: Module, path: Path, cells) -> list[str]:
     for cell in code_cells:
         for name in cell.directives:
             if name not in KNOWN_DIRECTIVES:
-                line = cell.line + _line_index(cell.source, f"#| {name}")
+                line = cell.line + _directive_line(cell.source, name)
                 errors.append(f"{path}:{line}: unknown directive `#| {name}` (known: "
                               f"{', '.join(sorted(KNOWN_DIRECTIVES))})")
     return errors
 
 
-def _line_index(source: str, needle: str) -> int:
+def _directive_line(source: str, name: str) -> int:
+    """0-based index of the `#| name` line within a cell."""
     for index, line in enumerate(source.splitlines()):
-        if line.replace("#|", "#| ", 1).replace("#|  ", "#| ").startswith(needle):
+        match = DIRECTIVE_RE.match(line)
+        if match and match.group(1) == name:
             return index
     return 0
 
