@@ -9,6 +9,7 @@ Loading this file reads the dev files' text with regular expressions and imports
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from tito.check import check_layout, check_module, layout_is_ok
@@ -24,13 +25,13 @@ from tito.memory import (
 )
 from tito.modules import REPORTS_DIR
 from tito.nbgrader import check_public_names
-from tito.package import build_and_check, wheel_path
 from tito.notebooks import (
     no_orphan_release_notebooks,
     release_is_current,
     release_module,
     remove_orphan_release_notebooks,
 )
+from tito.package import build_and_check, wheel_path
 from tito.report import build_report
 from tito.runner import run_example, run_module_tests, run_pytest_file
 
@@ -63,7 +64,13 @@ def _root() -> Path:
 
 
 def _graph() -> Graph:
-    return Graph.load(_root())
+    return _load_graph(_root())
+
+
+@functools.lru_cache(maxsize=4)
+def _load_graph(root: Path) -> Graph:
+    # Every task creator needs the graph; scanning the files once per doit run is enough.
+    return Graph.load(root)
 
 
 def _paths(paths) -> list[str]:
