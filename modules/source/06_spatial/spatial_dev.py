@@ -607,16 +607,22 @@ test_unit_conv2d_layer()
 # **Max pooling**: `out = max over the window`. Its gradient flows only to the position of the maximum:
 # the other entries did not influence the output. **Ties**: if several entries share the maximum,
 # TinyTorch does what PyTorch's `max_pool2d` does and sends the **whole** gradient to the **first**
-# maximum in the window, reading the window row by row (`np.argmax` on the flattened window returns
-# exactly that index). Note this differs from `Tensor.max` (module 02), which splits the gradient
-# evenly among ties like PyTorch's `amax`: each follows its PyTorch namesake.
+# maximum in the window, reading the window row by row. Note this differs from `Tensor.max` (module
+# 02), which splits the gradient evenly among ties like PyTorch's `amax`: each follows its PyTorch
+# namesake.
 #
-# **Average pooling**: `out = mean of the window`; every entry receives `grad / (kh * kw)`.
+# Max pooling does almost no arithmetic (kh·kw − 1 comparisons per output), so its cost is memory
+# traffic, and the obvious implementation — copy every window out, then `argmax` over it — spends its
+# time copying. Instead we visit the window **offsets**: for offset (i, j), the strided view
+# `x[:, :, i::sh, j::sw]` (cut to H_out × W_out) holds entry (i, j) of *every* window at once, and a
+# running `np.maximum` over the kh·kw views gives the output without copying any window. That is a
+# Python loop over kernel offsets (4 iterations for a 2×2 pool), never over pixels or images. The
+# backward pass walks the offsets in the same row-major order: the first offset whose value equals the
+# maximum claims the window's gradient, which is exactly the first-maximum rule.
 #
-# Both backward passes build a window-shaped gradient (A, B, kh, kw, Ho, Wo) and hand it to `_col2im`,
-# which adds overlapping windows' contributions together. For max pooling the window gradient is the
-# output gradient masked by "is this offset the argmax?"; for average pooling it is a broadcast view
-# that costs no memory.
+# **Average pooling**: `out = mean of the window`; every entry receives `grad / (kh * kw)`. Its backward
+# builds a window-shaped gradient (A, B, kh, kw, Ho, Wo) — a broadcast view that costs no memory — and
+# hands it to `_col2im`, which adds overlapping windows' contributions together.
 
 # %% nbgrader={"grade": false, "grade_id": "pooling", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -642,15 +648,25 @@ def max_pool2d(x, kernel_size, stride=None):
     x, (kh, kw), stride, (H_out, W_out) = _pool_setup(x, kernel_size, stride, "max_pool2d")
     N, C, H, W = x.shape
     ### BEGIN SOLUTION
-    win = _windows(x.data, (kh, kw), stride).reshape(N, C, H_out, W_out, kh * kw)  # copies the windows
-    winner = win.argmax(axis=-1)  # (N, C, Ho, Wo): first maximum of each window, row-major
-    out = np.take_along_axis(win, winner[..., None], axis=-1)[..., 0]
+    sh, sw = stride
+
+    def at_offset(a, i, j):
+        """The (N, C, H_out, W_out) view of `a` holding entry (i, j) of every window (no copy)."""
+        return a[:, :, i:i + sh * (H_out - 1) + 1:sh, j:j + sw * (W_out - 1) + 1:sw]
+
+    offsets = [(i, j) for i in range(kh) for j in range(kw)]  # row-major, so ties go to the first
+    out = at_offset(x.data, 0, 0).copy()
+    for i, j in offsets[1:]:  # a loop over the kh*kw kernel offsets, never over pixels
+        np.maximum(out, at_offset(x.data, i, j), out=out)
 
     def backward(grad):
-        offsets = np.arange(kh * kw).reshape(kh, kw, 1, 1)
-        # dwin[n, c, i, j, y, x] = grad[n, c, y, x] where offset (i, j) won window (y, x), else 0.
-        dwin = np.where(winner[:, :, None, None] == offsets, grad[:, :, None, None], 0)
-        return (_col2im(dwin.astype(grad.dtype, copy=False), (H, W), stride),)
+        dx = np.zeros((N, C, H, W), dtype=grad.dtype)
+        unclaimed = np.ones(out.shape, dtype=bool)  # windows whose maximum has not taken the gradient yet
+        for i, j in offsets:
+            winner = unclaimed & (at_offset(x.data, i, j) == out)
+            at_offset(dx, i, j)[...] += np.where(winner, grad, 0)  # one offset: no element twice
+            unclaimed &= ~winner
+        return (dx,)
 
     return record_op(out, (x,), backward, name="max_pool2d")
     ### END SOLUTION

@@ -1,0 +1,63 @@
+"""Module 13 (kernels) with the modules below: the kernels reproduce what the real layers compute
+(Dense, the Softmax activation, attention weights, a trained MLP's forward pass), so a kernel and a layer
+that disagree, or a lower module that changes its arithmetic, fail here."""
+
+import numpy as np
+
+from tinytorch.core.activations import ReLU, Softmax
+from tinytorch.core.attention import scaled_dot_product_attention
+from tinytorch.core.kernels import matmul_blocked, matmul_vectorized, softmax_fused, softmax_unfused, time_kernel
+from tinytorch.core.layers import Dense
+from tinytorch.core.networks import create_mlp
+from tinytorch.core.optimizers import Adam
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.training import CrossEntropyLoss
+from tinytorch.core.autograd import Variable
+
+rng = np.random.default_rng(0)
+
+
+def test_dense_forward_through_each_matmul_kernel():
+    layer = Dense(37, 19, seed=0)
+    x = rng.standard_normal((53, 37)).astype(np.float32)
+    ref = layer(Tensor(x)).data
+    for kernel in (matmul_vectorized, lambda a, b: matmul_blocked(a, b, block=16)):
+        np.testing.assert_allclose(kernel(x, layer.weights) + layer.bias.data, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_softmax_kernels_match_the_activation_and_attention_weights():
+    x = rng.standard_normal((4, 6, 33))
+    expected = Softmax()(Tensor(x)).data
+    np.testing.assert_allclose(softmax_fused(x, block_rows=5), expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(softmax_unfused(Tensor(x)), expected, rtol=1e-12, atol=1e-15)
+    q, k, v = (rng.standard_normal((2, 5, 8)) for _ in range(3))
+    _, weights = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v))
+    scores = np.stack([matmul_blocked(q[i], k[i].T, block=3) for i in range(2)]) / np.sqrt(8)
+    np.testing.assert_allclose(softmax_fused(scores), weights.data, rtol=1e-10, atol=1e-12)
+
+
+def test_a_trained_mlp_forward_pass_rebuilt_from_kernels():
+    model = create_mlp(10, [32], 3, seed=0)
+    X = rng.standard_normal((64, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    opt = Adam(model.parameters(), lr=0.01)
+    for _ in range(20):
+        opt.zero_grad()
+        CrossEntropyLoss()(model(Variable(X, requires_grad=False)), y).backward()
+        opt.step()
+    first, last = model[0], model[2]
+    hidden = np.maximum(matmul_blocked(X, first.weights.data, block=8) + first.bias.data, 0)
+    logits = matmul_vectorized(hidden, last.weights.data) + last.bias.data
+    probs = softmax_fused(logits)
+    np.testing.assert_allclose(probs, Softmax()(model(Tensor(X))).data, rtol=1e-4, atol=1e-6)
+    assert isinstance(model[1], ReLU)
+    timing = time_kernel(matmul_blocked, X, first.weights.data, repeats=2, warmup=0)
+    assert len(timing.times) == 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    import pytest
+
+    sys.exit(pytest.main([__file__, "-q"]))
