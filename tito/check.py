@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tito.export import ExportError, build_export
 from tito.graph import Graph
-from tito.modules import SOURCE_DIR, discover, find_module, misnamed_module_folders, read_cells
+from tito.modules import MODULE_DIR_RE, SOURCE_DIR, discover, find_module, misnamed_module_folders, read_cells
 from tito.nbgrader import validate
 
 ANALYSIS_HEADING = "## Systems Analysis"
@@ -81,9 +81,15 @@ def check_module(root: str, key: str):
 def layout_errors(root: str) -> list[str]:
     """Folders under modules/source that the build would skip, and curriculum numbers used twice."""
     root_path = Path(root)
-    errors = [f"{folder.relative_to(root_path)}: not a module folder, so the build skips it: name it NN_name "
-              f"(two digits, e.g. 04_layers) with NN_name/name_dev.py inside"
-              for folder in misnamed_module_folders(root_path)]
+    errors = []
+    for folder in misnamed_module_folders(root_path):
+        match = MODULE_DIR_RE.match(folder.name)
+        if match:
+            errors.append(f"{folder.relative_to(root_path)}: has no {match.group(2)}_dev.py, so the build skips "
+                          "it: restore the dev file, or remove the folder")
+        else:
+            errors.append(f"{folder.relative_to(root_path)}: not a module folder, so the build skips it: name it "
+                          "NN_name (two digits, e.g. 04_layers) with NN_name/name_dev.py inside")
     by_number: dict[int, list[str]] = {}
     for module in discover(root_path):
         by_number.setdefault(module.number, []).append(module.key)
