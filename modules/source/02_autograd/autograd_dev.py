@@ -400,19 +400,21 @@ def _pow_grad_exponent(grad, base, out):
 class Variable(Tensor):
     """A Tensor that records the operations applied to it, so `backward()` can compute gradients.
 
-    Variable(data, requires_grad=True, dtype=None). data and dtype follow Tensor's rules; a variable that
-    requires a gradient must have a floating dtype. `.grad` is None until `backward()`.
+    Variable(data, requires_grad=True, dtype=None). data and dtype follow Tensor's rules, except that a
+    variable requiring a gradient needs a floating dtype: integer or boolean data then becomes float32
+    (a gradient of 0.5 cannot live in an int). `.grad` is None until `backward()`.
     """
 
     def __init__(self, data, requires_grad=True, dtype=None):
         ### BEGIN SOLUTION
         super().__init__(data, dtype=dtype)
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(
-                f"only floating-point Variables can require gradients, got dtype {self.dtype}; "
-                f"use float data (e.g. [1.0, 2.0] or dtype=np.float32), or requires_grad=False for "
-                f"integer data such as labels or indices"
-            )
+            if dtype is not None:  # an explicit integer dtype and a gradient contradict each other
+                raise TypeError(
+                    f"a Variable of dtype {self.dtype} cannot require gradients (gradients are fractions); "
+                    f"use a floating dtype such as np.float32, or requires_grad=False for labels or indices"
+                )
+            self.data = self.data.astype(np.float32)
         self.requires_grad = bool(requires_grad)
         self.grad = None              # a Tensor after backward(), on leaves only
         self._inputs = ()             # the operands of the operation that produced this Variable

@@ -33,10 +33,15 @@ def test_variable_is_a_tensor_with_grad_state():
     assert "requires_grad=True" in repr(v) and repr(v).startswith("Variable(")
 
 
-def test_integer_variable_requiring_grad_is_a_type_error():
-    with pytest.raises(TypeError, match="floating"):
-        Variable([1, 2, 3])
-    assert Variable([1, 2, 3], requires_grad=False).dtype == np.int64
+def test_integer_data_requiring_grad_becomes_float32():
+    v = Variable([1, 2, 3])
+    assert v.dtype == np.float32 and np.array_equal(v.data, [1.0, 2.0, 3.0])
+    (v * v).sum().backward()
+    assert np.array_equal(v.grad.data, [2.0, 4.0, 6.0])
+    assert Variable(np.arange(3)).dtype == np.float32
+    assert Variable([1, 2, 3], requires_grad=False).dtype == np.int64  # labels and indices stay integers
+    with pytest.raises(TypeError, match="cannot require gradients"):
+        Variable([1, 2, 3], dtype=np.int64)
 
 
 def test_variable_hash_is_identity():
