@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.modules import EXAMPLES_DIR, Module, discover, scan_core_imports
+from tito.modules import EXAMPLES_DIR, Module, discover, scan_core_imports, scan_support_imports
 
 
 @dataclass
@@ -41,9 +41,15 @@ class Graph:
         return self._closure([module], include_start=False)
 
     def modules_reached_by(self, path: Path) -> list[Module]:
-        """The modules a test or example file reaches: its imports and everything they stand on."""
-        start = [self.by_export[i.name] for i in scan_core_imports(path) if i.name in self.by_export]
+        """The modules a test or example file reaches: its imports, its helpers' imports, and everything
+        they stand on."""
+        files = [Path(path), *self.support_files_of(path)]
+        start = [self.by_export[i.name] for f in files for i in scan_core_imports(f) if i.name in self.by_export]
         return self._closure(start, include_start=True)
+
+    def support_files_of(self, path: Path) -> list[Path]:
+        """tests/support/*.py helpers that a test file imports: inputs of its task like the file itself."""
+        return scan_support_imports(path, self.root)
 
     def exported_files_reached_by(self, path: Path) -> list[Path]:
         return [m.export_file for m in self.modules_reached_by(path)]

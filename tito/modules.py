@@ -20,6 +20,7 @@ SOURCE_DIR = Path("modules") / "source"
 RELEASE_DIR = Path("modules") / "release"
 PACKAGE_DIR = Path("tinytorch") / "core"
 TESTS_DIR = Path("tests")
+SUPPORT_DIR = TESTS_DIR / "support"  # helpers that test files import by name (`from contract_tensor import ...`)
 EXAMPLES_DIR = Path("examples")
 REPORTS_DIR = Path("reports")
 
@@ -156,6 +157,23 @@ def scan_core_imports(path: Path) -> list[CoreImport]:
             for name in re.split(r"[\s,]+", match.group(1)):
                 if name and name != "as":
                     found.append(CoreImport(name, number))
+    return found
+
+
+IMPORT_NAME_RE = re.compile(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+))", re.MULTILINE)
+
+
+def scan_support_imports(path: Path, root: Path) -> list[Path]:
+    """The tests/support/*.py helpers a test file imports, directly or through other helpers."""
+    support = Path(root) / SUPPORT_DIR
+    found: list[Path] = []
+    pending = [Path(path)]
+    while pending:
+        for match in IMPORT_NAME_RE.finditer(read_text(pending.pop())):
+            helper = support / f"{match.group(1) or match.group(2)}.py"
+            if helper.is_file() and helper not in found:
+                found.append(helper)
+                pending.append(helper)
     return found
 
 

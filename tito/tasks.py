@@ -128,12 +128,15 @@ def task_test():
     graph = _graph()
     for module in graph.modules:
         exports = [m.export_file for m in [module, *graph.upstream(module)]]
+        helpers = []
         for test_file in module.test_files:
             exports += graph.exported_files_reached_by(test_file)
+            helpers += graph.support_files_of(test_file)
         yield {
             "name": module.key,
             "doc": f"inline tests and {len(module.test_files)} test file(s) of {module.key}",
-            "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *exports, *RUNNER_SOURCES])),
+            "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *helpers, *exports,
+                                              *RUNNER_SOURCES])),
             "actions": [SNAPSHOT, (run_module_tests, [str(root), module.key])],
             "uptodate": [SNAPSHOT_CHECK],
         }
@@ -151,7 +154,8 @@ def task_integrate():
         yield {
             "name": module.key,
             "doc": f"{_rel(test_file)}",
-            "file_dep": _paths([test_file, *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES]),
+            "file_dep": _paths([test_file, *graph.support_files_of(test_file),
+                                *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES]),
             "actions": [SNAPSHOT, (run_pytest_file, [str(root), _rel(test_file), f"integrate:{module.key}"])],
             "uptodate": [SNAPSHOT_CHECK],
         }

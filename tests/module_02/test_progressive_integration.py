@@ -4,9 +4,12 @@ No try/except around imports and no skips: if module 01 is broken, these tests f
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.autograd import Variable, check_gradients, no_grad, record_op
 from tinytorch.core.tensor import Tensor
+
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def test_variable_builds_on_the_real_tensor():
@@ -146,6 +149,15 @@ def test_no_grad_evaluation_of_a_trained_model():
     assert isinstance(out, Variable) and not out.requires_grad
     (x @ w).sum().backward()
     np.testing.assert_array_equal(w.grad.data, np.ones((2, 2)))
+
+
+LOWER_CONTRACTS = [tensor_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.tensor import Tensor
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+
 
 def test_two_layer_network_by_hand_gradients_checked():
     """softmax(relu(x W1 + b1) W2 + b2) built from Variable ops and activations: every gradient checked."""
@@ -89,6 +92,15 @@ def test_tensor_pipeline_stays_plain():
     out = Softmax()(GELU()(Tanh()(x) * 2.0 + Sigmoid()(x)) @ Tensor(np.ones((3, 3), dtype=np.float32)))
     assert type(out) is Tensor and out.dtype == np.float32
     np.testing.assert_allclose(out.data.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+LOWER_CONTRACTS = [tensor_contract, autograd_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.layers import Dense, Dropout, Module
 from tinytorch.core.tensor import Tensor
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+
 
 def linear_regression_data(seed=0, n=200):
     rng = np.random.default_rng(seed)
@@ -100,6 +104,15 @@ def test_inference_under_no_grad_and_plain_tensors():
         out = layer(Variable(np.ones((2, 3), dtype=np.float32)))
     assert not out.requires_grad
     assert type(layer(Tensor(np.ones((2, 3), dtype=np.float32)))) is Tensor
+
+
+LOWER_CONTRACTS = [tensor_contract, autograd_contract, activations_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ from tinytorch.core.layers import Dense, Dropout
 from tinytorch.core.networks import MLP, Sequential, create_mlp, load_parameters, save_parameters
 from tinytorch.core.tensor import Tensor
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+
 
 def sgd_step(model, lr):
     for p in model.parameters():
@@ -116,6 +121,15 @@ def test_trained_model_survives_save_and_load(tmp_path):
     assert not np.array_equal(fresh(Tensor(x)).data, model(Tensor(x)).data)
     load_parameters(fresh, path)
     np.testing.assert_array_equal(fresh(Tensor(x)).data, model(Tensor(x)).data)
+
+
+LOWER_CONTRACTS = [tensor_contract, autograd_contract, activations_contract, layers_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

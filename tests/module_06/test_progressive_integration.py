@@ -15,6 +15,12 @@ from tinytorch.core.networks import Sequential
 from tinytorch.core.spatial import AvgPool2D, Conv2D, Flatten, MaxPool2D, avg_pool2d, flatten
 from tinytorch.core.tensor import Tensor
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+
 
 class SmallCNN(Module):
     """(N, 1, 6, 6) -> conv 3x3 (4 maps, same padding) -> ReLU -> max pool 2 -> flatten -> Dense -> (N, classes)."""
@@ -155,6 +161,17 @@ def test_errors_name_the_layer_and_shapes():
     # A wrong image size passes the convolution and the pooling, then Dense names the flattened width.
     with pytest.raises(ValueError, match="36"):
         model(Tensor(np.zeros((2, 1, 8, 8), dtype=np.float32)))
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

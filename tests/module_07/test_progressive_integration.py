@@ -21,6 +21,13 @@ from tinytorch.core.attention import (
     scaled_dot_product_attention,
 )
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_spatial import spatial_contract  # tests/support/
+
 
 class TransformerBlock(Module):
     """Post-norm encoder block: LN(x + MHA(x)), then LN(x + FFN(x)) with a Sequential feed-forward."""
@@ -145,6 +152,18 @@ def test_tiny_vision_transformer_on_conv_patches():
     images = Variable(rng.normal(size=(2, 1, 6, 6)))
     assert model(Tensor(images.data)).shape == (2, 3)
     check_gradients(lambda a, *p: model(a), images, *model.parameters())
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    spatial_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ loader's own tests pass.
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.tensor import Tensor
+
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def make_data(n=103, features=5, seed=0):
@@ -74,6 +77,15 @@ def test_normalising_with_tensor_ops_before_loading():
     stacked = np.concatenate([xb.data for xb, _ in DataLoader(TensorDataset(Z, y), batch_size=50)])
     np.testing.assert_allclose(stacked.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(stacked.std(axis=0), 1.0, atol=1e-4)
+
+
+LOWER_CONTRACTS = [tensor_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,16 @@ DataLoader (08). Real mini-batch training loops written with Variable arithmetic
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.optimizers import SGD, Adam, StepLR
 from tinytorch.core.tensor import Tensor
+
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
 
 
 def regression_data(n=256, d=4, seed=0, noise=0.01):
@@ -105,6 +110,15 @@ def test_optimizer_steps_leave_the_graph_alone():
     mse(Tensor(X) @ w, Tensor(y)).backward()
     expected = 2 * X.T @ (X @ w.data - y) / len(X)
     np.testing.assert_allclose(w.grad.data, expected, rtol=1e-10)
+
+
+LOWER_CONTRACTS = [tensor_contract, autograd_contract, dataloader_contract]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

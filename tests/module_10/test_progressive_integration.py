@@ -18,6 +18,15 @@ from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.embeddings import CharTokenizer, Embedding, PositionalEncoding
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 8
 
 
@@ -136,6 +145,18 @@ def test_sgd_step_moves_only_the_embedding_rows_that_were_used():
     changed = np.any(emb.weight.data != before, axis=1)
     assert np.flatnonzero(changed).tolist() == [3, 7]
     np.testing.assert_allclose(emb.weight.data[3], before[3] - 0.5 * 2 * 2 * before[3], rtol=1e-6)
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    attention_contract, dataloader_contract, optimizers_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

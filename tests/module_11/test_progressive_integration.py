@@ -17,6 +17,14 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import (Accuracy, BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError,
                                      Trainer)
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+
 
 def spirals(n_per_class=60, classes=3, seed=0):
     """Interleaved spirals: not linearly separable, a real test of a hidden layer."""
@@ -110,6 +118,18 @@ def test_evaluation_is_plain_and_deterministic():
     with no_grad():
         out = model(Tensor(X))
     assert type(out) is Tensor or not out.requires_grad
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    dataloader_contract, optimizers_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ discovery that misses a layer) makes these fail.
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import Variable
@@ -18,6 +19,16 @@ from tinytorch.core.spatial import Conv2D, MaxPool2D, flatten
 from tinytorch.core.layers import Dense, Module
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import Accuracy, CrossEntropyLoss, Trainer
+
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_spatial import spatial_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+from contract_training import training_contract  # tests/support/
 
 
 def blobs(n=900, classes=4, dim=10, seed=0):
@@ -91,6 +102,18 @@ def test_sequential_of_dense_layers_shrinks_four_times():
     ratio = model_size_bytes(model, weights_only=True) / model_size_bytes(quantize_model(model, per_channel=False),
                                                                          weights_only=True)
     assert 3.99 < ratio <= 4.0
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    spatial_contract, dataloader_contract, optimizers_contract, training_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 that disagree, or a lower module that changes its arithmetic, fail here."""
 
 import numpy as np
+import pytest
 
 from tinytorch.core.activations import ReLU, Softmax
 from tinytorch.core.attention import scaled_dot_product_attention
@@ -13,6 +14,16 @@ from tinytorch.core.optimizers import Adam
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss
 from tinytorch.core.autograd import Variable
+
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+from contract_training import training_contract  # tests/support/
 
 rng = np.random.default_rng(0)
 
@@ -53,6 +64,18 @@ def test_a_trained_mlp_forward_pass_rebuilt_from_kernels():
     assert isinstance(model[1], ReLU)
     timing = time_kernel(matmul_blocked, X, first.weights.data, repeats=2, warmup=0)
     assert len(timing.times) == 2
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    attention_contract, dataloader_contract, optimizers_contract, training_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ calls were made, that the benchmarked work really happened). No test asserts a w
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import Variable, no_grad
@@ -15,6 +16,15 @@ from tinytorch.core.networks import Sequential, create_mlp
 from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss, Trainer
+
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+from contract_training import training_contract  # tests/support/
 
 
 class FakeClock:
@@ -85,6 +95,18 @@ def test_trainer_epochs_benchmarked_interleaved_with_inference():
     assert suite.order == ["epoch", "inference"] * 3
     assert all(r.median > 0 for r in results.values())
     assert "vs epoch" in suite.table()
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    dataloader_contract, optimizers_contract, training_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ and profiled. A lower module that changes a layer's shapes, parameters, gradient
 shows up here as a count or a measurement that no longer matches."""
 
 import numpy as np
+import pytest
 
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import Variable
@@ -18,6 +19,19 @@ from tinytorch.core.profiling import (count_flops, count_parameters, layer_flops
 from tinytorch.core.spatial import Conv2D, Flatten, MaxPool2D
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss, Trainer
+
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_spatial import spatial_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+from contract_embeddings import embeddings_contract  # tests/support/
+from contract_training import training_contract  # tests/support/
+from contract_benchmarking import benchmarking_contract  # tests/support/
 
 
 def adam_step(model, x, y):
@@ -80,6 +94,19 @@ def test_benchmark_and_flops_give_an_achieved_rate():
     r = benchmark(layer, x, repeats=3, min_time=0.001)
     rate = count_flops(layer, x.shape) / r.median
     assert np.isfinite(rate) and rate > 0
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    spatial_contract, attention_contract, dataloader_contract, optimizers_contract, embeddings_contract,
+    training_contract, benchmarking_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,17 @@ from tinytorch.core.capstone import (CharTransformer, LanguageModelDataset, Sequ
                                      TransformerBlock, cross_entropy_per_char, generate, perplexity,
                                      train_language_model, unigram_entropy)
 
+from contract_tensor import tensor_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_activations import activations_contract  # tests/support/
+from contract_layers import layers_contract  # tests/support/
+from contract_networks import networks_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_optimizers import optimizers_contract  # tests/support/
+from contract_embeddings import embeddings_contract  # tests/support/
+from contract_training import training_contract  # tests/support/
+
 
 def zen():
     """The Zen of Python (ships with Python as the `this` module, stored in rot13)."""
@@ -151,6 +162,18 @@ def test_attention_inside_the_model_is_causal():
     assert weights.shape == (2, 4, 8, 8)
     assert np.all(weights[..., ~create_causal_mask(8).data] == 0)
     np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+LOWER_CONTRACTS = [
+    tensor_contract, autograd_contract, activations_contract, layers_contract, networks_contract,
+    attention_contract, dataloader_contract, optimizers_contract, embeddings_contract, training_contract,
+]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
 
 
 if __name__ == "__main__":
