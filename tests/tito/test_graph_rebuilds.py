@@ -58,6 +58,27 @@ def test_editing_a_module_test_file_reruns_only_that_modules_tests(built):
     assert result.executed == {"test:04_side"}
 
 
+def test_a_support_helper_is_an_input_of_the_tests_that_import_it(built):
+    # Progressive tests import lower modules' contract checks from tests/support/ by name.
+    built.write("tests/conftest.py", "import sys, pathlib\n"
+                "sys.path.insert(0, str(pathlib.Path(__file__).parent / 'support'))\n")
+    built.write("tests/support/contract_side.py", "from tinytorch.core.side import side_value\n\n\n"
+                "def side_contract():\n    assert side_value() == 10\n")
+    built.replace("tests/module_03/test_progressive_integration.py", "from tinytorch.core.top import top_value",
+                  "from tinytorch.core.top import top_value\nfrom contract_side import side_contract")
+    built.write("tests/module_03/test_progressive_integration.py",
+                built.read("tests/module_03/test_progressive_integration.py")
+                + "\n\ndef test_side_contract():\n    side_contract()\n")
+    assert built.doit().executed == {"integrate:03_top"}
+    # The helper is an input, and so is the module it imports (03_top does not import 04_side itself).
+    built.replace("tests/support/contract_side.py", "== 10", ">= 10")
+    assert built.doit().executed == {"integrate:03_top"}
+    built.replace(built.dev("04_side"), "return base_value() * 10", "return base_value() * 20")
+    result = built.doit()
+    assert result.code == 0, result.output
+    assert "integrate:03_top" in result.executed and "test:03_top" not in result.executed
+
+
 def test_a_deleted_generated_file_is_rebuilt(built):
     before = built.generated()
     (built.root / "tinytorch/core/top.py").unlink()
