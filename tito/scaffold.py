@@ -1,7 +1,8 @@
 """`tito module new NN_name`: a module skeleton in the house format that checks and builds at once.
 
 It writes the dev file (header, directives, a solution cell, a graded test cell, a Systems Analysis),
-a module test file and a progressive test. The skeleton's one function is a placeholder to replace.
+a module test file, a progressive test (with the contracts of the modules below) and the module's own
+contract in tests/support/. The skeleton's one function is a placeholder to replace.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tito.modules import MODULE_DIR_RE, SOURCE_DIR, TESTS_DIR, discover
+from tito.modules import MODULE_DIR_RE, SOURCE_DIR, SUPPORT_DIR, TESTS_DIR, discover
 
 
 class ScaffoldError(Exception):
@@ -119,27 +120,50 @@ if __name__ == "__main__":
 '''
 
 
-def progressive_test_text(name: str, uses_tensor: bool) -> str:
+def progressive_test_text(name: str, uses_tensor: bool, tensor_contract: bool) -> str:
     setup = ("from tinytorch.core.tensor import Tensor\n" if uses_tensor else "")
     value = "Tensor(np.ones(3))" if uses_tensor else "np.ones(3)"
+    contract_import = "\nfrom contract_tensor import tensor_contract  # tests/support/\n" if tensor_contract else ""
+    contracts = "tensor_contract" if tensor_contract else ""
     return f'''"""{name} together with the modules it stands on."""
 
 import numpy as np
+import pytest
 
 {setup}from tinytorch.core.{name} import {name}_scale
-
+{contract_import}
 
 def test_{name}_works_with_the_modules_below():
     out = {name}_scale({value})
     assert np.allclose(np.asarray(out), 2.0)
 
 
+LOWER_CONTRACTS = [{contracts}]
+
+
+@pytest.mark.parametrize("contract", LOWER_CONTRACTS, ids=lambda contract: contract.__name__)
+def test_the_modules_below_keep_their_contract(contract):
+    """A module is only as sound as what it stands on: each lower module's contract, checked again here."""
+    contract()
+
+
 if __name__ == "__main__":
     import sys
 
-    import pytest
-
     sys.exit(pytest.main([__file__, "-q"]))
+'''
+
+
+def contract_text(name: str) -> str:
+    return f'''"""The contract of module {name}: what later modules may rely on, checked against NumPy."""
+
+import numpy as np
+
+from tinytorch.core.{name} import {name}_scale
+
+
+def {name}_contract():
+    assert np.allclose(np.asarray({name}_scale(np.arange(3.0), factor=2.0)), [0.0, 2.0, 4.0])
 '''
 
 
@@ -162,7 +186,8 @@ def create_module(root: Path, key: str) -> list[Path]:
         folder / f"{name}_dev.py": dev_file_text(number, name, uses_tensor),
         folder / f"test_{name}_core.py": test_file_text(name),
         Path(root) / TESTS_DIR / f"module_{number:02d}" / "test_progressive_integration.py":
-            progressive_test_text(name, uses_tensor),
+            progressive_test_text(name, uses_tensor, (Path(root) / SUPPORT_DIR / "contract_tensor.py").is_file()),
+        Path(root) / SUPPORT_DIR / f"contract_{name}.py": contract_text(name),
     }
     for path in files:
         if path.exists():
