@@ -1,6 +1,6 @@
 """Progressive tests import the lower modules' contract checks from tests/support/ by name.
 
-The build graph follows those imports too (tito.modules.scan_support_imports): a contract file is an
+The build graph follows those imports too (tito.model.scan.scan_support_imports): a contract file is an
 input of every integrate task that uses it, and the modules it imports are reached through it.
 """
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE_DIR_RE = re.compile(r"^(\d\d)_([a-z][a-z0-9_]*)$")
+sys.path.insert(0, str(ROOT))  # tito, also when this file runs as a script from a checkout without an install
+
+from tito.model.layout import MODULE_DIR_RE, module_folders  # noqa: E402
+from tito.steps.runner import doit_command, subprocess_env  # noqa: E402
+
 TIMEOUT = 900  # seconds per module
 
 
@@ -51,11 +54,8 @@ class Row:
 
 
 def discover(root: Path = ROOT) -> list[tuple[str, Path]]:
-    """(key, folder) of every modules/source/NN_name/ folder, in curriculum order."""
-    source = Path(root) / "modules" / "source"
-    if not source.is_dir():
-        return []
-    return [(d.name, d) for d in sorted(source.iterdir()) if d.is_dir() and MODULE_DIR_RE.match(d.name)]
+    """(key, folder) of every modules/source/NN_name/ folder, in curriculum order (tito's own discovery)."""
+    return [(folder.name, folder) for folder, _ in module_folders(root)]
 
 
 def _selected(key: str, wanted: list[str] | None) -> bool:
@@ -63,15 +63,6 @@ def _selected(key: str, wanted: list[str] | None) -> bool:
         return True
     number, name = MODULE_DIR_RE.match(key).groups()
     return any(w in (key, number, name) for w in wanted)
-
-
-def subprocess_env(root: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    env["TITO_BUILD"] = "1"
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")   # as tito's runner: tiny matrices, no thread contention
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    return env
 
 
 def _counts(junit_xml: Path) -> tuple[int, int, int]:
@@ -118,8 +109,7 @@ def run_module(root: Path, key: str, folder: Path) -> Row:
 
 def export_all(root: Path) -> tuple[bool, str]:
     """Bring every export up to date (`doit export orphans`), as the root conftest does."""
-    command = [sys.executable, "-m", "doit", "-f", str(root / "dodo.py"), "export", "orphans"]
-    done = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(doit_command(root, "export", "orphans"), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return done.returncode == 0, done.stdout
 
 

@@ -1,7 +1,12 @@
-"""`tito`: the learner's short commands, a thin front over the doit graph.
+"""`tito`: short commands over the doit graph, one tree:
 
-Every build step is a doit task; tito only translates `tito module export 04_layers` into
-`doit export:04_layers` and runs it in the project root. It never re-implements a task.
+    tito module export|test|check|release|status|new ...   work on modules
+    tito grade ...                                         autograde student notebooks
+    tito package                                           build and check the wheel
+
+Every build step is a doit task; tito translates `tito module export 04_layers` into
+`doit export:04_layers` and runs it in the project root. It never re-implements a task. Older
+spellings stay as aliases: `tito test`, `tito check` and `tito release` are `tito module test|check|release`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tito.modules import discover, find_module
+from tito.model.layout import discover, find_module
+from tito.steps.runner import doit_command
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -28,8 +34,7 @@ def project_root(start: Path | None = None) -> Path:
 
 def doit(root: Path, *args: str, env: dict | None = None) -> int:
     """Run `doit ARGS` in the project root; returns doit's exit code."""
-    command = [sys.executable, "-m", "doit", "-f", str(root / "dodo.py"), *args]
-    return subprocess.call(command, cwd=root, env={**os.environ, **(env or {})})
+    return subprocess.call(doit_command(root, *args), cwd=root, env={**os.environ, **(env or {})})
 
 
 def module_key(root: Path, name: str) -> str:
@@ -39,18 +44,28 @@ def module_key(root: Path, name: str) -> str:
         raise SystemExit(f"tito: {error}") from None
 
 
+def _tasks(root: Path, family: str, names: list[str]) -> list[str]:
+    """`family:NN_name` for each named module, or the whole family when none is named."""
+    return [f"{family}:{module_key(root, name)}" for name in names] or [family]
+
+
+DISCARD = {"TITO_DISCARD_EDITS": "1"}
+
+
 # --- commands ---------------------------------------------------------------------------------------
 
 
-def cmd_module_export(args) -> int:
+def cmd_export(args) -> int:
     root = project_root()
-    keys = [module_key(root, name) for name in args.modules] or [m.key for m in discover(root)]
-    env = {"TITO_DISCARD_EDITS": "1"} if args.discard_edits else None
-    return doit(root, *[f"export:{key}" for key in keys], env=env)
+    return doit(root, *_tasks(root, "export", args.modules), env=DISCARD if args.discard_edits else None)
 
 
-def cmd_module_test(args) -> int:
+def cmd_test(args) -> int:
     root = project_root()
+    if args.all:
+        return doit(root, "test", "integrate")
+    if not args.modules:
+        raise SystemExit("tito module test: name modules (`tito module test 04_layers`) or use --all")
     keys = [module_key(root, name) for name in args.modules]
     tasks = [f"test:{key}" for key in keys]
     if args.integrate:
@@ -58,36 +73,41 @@ def cmd_module_test(args) -> int:
     return doit(root, *tasks)
 
 
-def cmd_module_status(args) -> int:
-    from tito.status import module_status_table
+def cmd_check(args) -> int:
+    root = project_root()
+    return doit(root, *_tasks(root, "check", args.modules))
+
+
+def cmd_release(args) -> int:
+    root = project_root()
+    return doit(root, *_tasks(root, "release", args.modules), env=DISCARD if args.discard_edits else None)
+
+
+def cmd_status(args) -> int:
+    from tito.steps.status import module_status_table
 
     print(module_status_table(project_root()))
     return 0
 
 
-def cmd_test(args) -> int:
+def cmd_new(args) -> int:
+    from tito.teaching.scaffold import ScaffoldError, create_module
+
     root = project_root()
-    if not args.all and not args.modules:
-        raise SystemExit("tito test: name modules (`tito test 04_layers`) or use --all")
-    if args.all:
-        return doit(root, "test", "integrate")
-    return doit(root, *[f"test:{module_key(root, name)}" for name in args.modules])
-
-
-def cmd_release(args) -> int:
-    root = project_root()
-    tasks = [f"release:{module_key(root, name)}" for name in args.modules] or ["release"]
-    return doit(root, *tasks, env={"TITO_DISCARD_EDITS": "1"} if args.discard_edits else None)
-
-
-def cmd_check(args) -> int:
-    root = project_root()
-    tasks = [f"check:{module_key(root, name)}" for name in args.modules] or ["check"]
-    return doit(root, *tasks)
+    try:
+        written = create_module(root, args.name)
+    except ScaffoldError as error:
+        print(f"tito module new: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"created {path}")
+    key = args.name
+    print(f"\nNext: edit {written[0]}, then `doit check:{key} export:{key} test:{key}`.")
+    return doit(root, f"check:{key}", f"export:{key}", f"test:{key}", f"integrate:{key}")
 
 
 def cmd_grade(args) -> int:
-    from tito.grade import GradingError, format_table, grade, to_json
+    from tito.teaching.grade import GradingError, format_table, grade, to_json
 
     root = project_root()
     key = module_key(root, args.module)
@@ -104,63 +124,81 @@ def cmd_grade(args) -> int:
     return 1 if any(note.startswith("WARNING") for r in results for note in r.notes) else 0
 
 
-def cmd_module_new(args) -> int:
-    from tito.scaffold import ScaffoldError, create_module
-
-    root = project_root()
-    try:
-        written = create_module(root, args.name)
-    except ScaffoldError as error:
-        print(f"tito module new: {error}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"created {path}")
-    key = args.name
-    print(f"\nNext: edit {written[0]}, then `doit check:{key} export:{key} test:{key}`.")
-    return doit(root, f"check:{key}", f"export:{key}", f"test:{key}", f"integrate:{key}")
-
-
 def cmd_package(args) -> int:
     return doit(project_root(), "package")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tito", description="TinyTorch's short commands over the doit graph.")
-    commands = parser.add_subparsers(dest="command", required=True)
+# --- the command tree -------------------------------------------------------------------------------
 
-    module = commands.add_parser("module", help="work on one module")
-    module_commands = module.add_subparsers(dest="module_command", required=True)
-    export = module_commands.add_parser("export", help="export modules (all when none is named)")
-    export.add_argument("modules", nargs="*", help="e.g. 04_layers, 04 or layers")
-    export.add_argument("--discard-edits", action="store_true",
+
+def _command(commands, name: str, run, help: str, examples: list[str], **kwargs) -> argparse.ArgumentParser:
+    """A sub-command whose --help ends with examples."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser = commands.add_parser(name, help=help, description=help, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    parser.set_defaults(run=run)
+    return parser
+
+
+MODULES_HELP = "modules by key, number or name (04_layers, 04, layers); all when none is named"
+
+
+def _add_export(commands, name: str = "export", **kwargs) -> None:
+    parser = _command(commands, name, cmd_export, "export dev files to tinytorch/core/ (doit export:NN)",
+                      ["tito module export 04_layers", "tito module export            # every module",
+                       "tito module export 04 --discard-edits"], **kwargs)
+    parser.add_argument("modules", nargs="*", help=MODULES_HELP)
+    parser.add_argument("--discard-edits", action="store_true",
                         help="throw away hand edits of the generated files (a copy goes to .tito/discarded/)")
-    export.set_defaults(run=cmd_module_export)
-    test = module_commands.add_parser("test", help="export and test modules")
-    test.add_argument("modules", nargs="+")
-    test.add_argument("--integrate", action="store_true", help="also run their progressive tests")
-    test.set_defaults(run=cmd_module_test)
-    status = module_commands.add_parser("status", help="a table of every module's state")
-    status.set_defaults(run=cmd_module_status)
-    new = module_commands.add_parser("new", help="create a module skeleton that checks and builds at once")
-    new.add_argument("name", help="NN_name, e.g. 12_compression")
-    new.set_defaults(run=cmd_module_new)
 
-    test_all = commands.add_parser("test", help="run module tests (--all: every module and integration test)")
-    test_all.add_argument("modules", nargs="*")
-    test_all.add_argument("--all", action="store_true")
-    test_all.set_defaults(run=cmd_test)
 
-    check = commands.add_parser("check", help="validate dev files (all when none is named)")
-    check.add_argument("modules", nargs="*")
-    check.set_defaults(run=cmd_check)
+def _add_test(commands, name: str = "test", **kwargs) -> None:
+    parser = _command(commands, name, cmd_test, "export and test modules (doit test:NN [integrate:NN])",
+                      ["tito module test 04_layers", "tito module test 04 --integrate",
+                       "tito module test --all        # every module and integration test"], **kwargs)
+    parser.add_argument("modules", nargs="*", help="modules by key, number or name (04_layers, 04, layers)")
+    parser.add_argument("--integrate", action="store_true", help="also run their progressive tests")
+    parser.add_argument("--all", action="store_true", help="every module's tests and every integration test")
 
-    release = commands.add_parser("release", help="build student notebooks (all when none is named)")
-    release.add_argument("modules", nargs="*")
-    release.add_argument("--discard-edits", action="store_true",
-                         help="throw away hand edits of release notebooks (a copy goes to .tito/discarded/)")
-    release.set_defaults(run=cmd_release)
 
-    grade = commands.add_parser("grade", help="autograde completed student notebooks")
+def _add_check(commands, name: str = "check", **kwargs) -> None:
+    parser = _command(commands, name, cmd_check, "validate dev files: metadata, directives, imports (doit check:NN)",
+                      ["tito module check 04_layers", "tito module check             # every module"], **kwargs)
+    parser.add_argument("modules", nargs="*", help=MODULES_HELP)
+
+
+def _add_release(commands, name: str = "release", **kwargs) -> None:
+    parser = _command(commands, name, cmd_release, "write student notebooks to modules/release/ (doit release:NN)",
+                      ["tito module release 04_layers", "tito module release 04 --discard-edits"], **kwargs)
+    parser.add_argument("modules", nargs="*", help=MODULES_HELP)
+    parser.add_argument("--discard-edits", action="store_true",
+                        help="throw away hand edits of release notebooks (a copy goes to .tito/discarded/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tito", description="TinyTorch's short commands over the doit graph.",
+        epilog="examples:\n  tito module export 04_layers\n  tito module test 04_layers --integrate\n"
+               "  tito module status\n  tito grade submissions/*.ipynb --module 04_layers --jobs 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{module,grade,package}")
+
+    module = _command(commands, "module", None, "work on modules: export, test, check, release, status, new",
+                      ["tito module export 04_layers", "tito module status"])
+    module_commands = module.add_subparsers(dest="module_command", required=True)
+    _add_export(module_commands)
+    _add_test(module_commands)
+    _add_check(module_commands)
+    _add_release(module_commands)
+    _command(module_commands, "status", cmd_status, "a table of every module's export, last test and peak memory",
+             ["tito module status"])
+    new = _command(module_commands, "new", cmd_new, "create a module skeleton that checks and builds at once",
+                   ["tito module new 17_serving"])
+    new.add_argument("name", help="NN_name, e.g. 17_serving")
+
+    grade = _command(commands, "grade", cmd_grade, "autograde completed student notebooks of one module",
+                     ["tito grade submissions/*.ipynb --module 04_layers",
+                      "tito grade a.ipynb b.ipynb --module 04 --jobs 2 --json"])
     grade.add_argument("notebooks", nargs="+", help="completed .ipynb files")
     grade.add_argument("--module", required=True, help="the module they belong to, e.g. 04_layers")
     grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
@@ -168,15 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=1024, help="memory limit per notebook (default 1024)")
     grade.add_argument("--json", action="store_true", help="print the results as JSON")
     grade.add_argument("--gradebook", help="CSV gradebook path (default gradebook-<module>.csv)")
-    grade.set_defaults(run=cmd_grade)
 
-    package = commands.add_parser("package", help="build the tinytorch wheel and test it in a fresh venv")
-    package.set_defaults(run=cmd_package)
+    _command(commands, "package", cmd_package, "build the tinytorch wheel and import it from a fresh venv",
+             ["tito package"])
+
+    # Older spellings, kept as aliases of `tito module ...` (not listed in the overview).
+    _add_test(commands)
+    _add_check(commands)
+    _add_release(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.run is None:  # `tito module` alone
+        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
     return args.run(args)
 
 

@@ -2,9 +2,10 @@
 
 Every task is a plain dict whose actions are module-level functions given as `(function, args)`, so
 `doit -n 2` can pickle them under any start method. Inputs are derived from the code: the static
-`tinytorch.core` imports of dev files, test files and examples (see tito.graph).
+`tinytorch.core` imports of dev files, test files and examples (see tito.model.graph).
 
 Loading this file reads the dev files' text with regular expressions and imports nothing heavy.
+This is the front: it imports the model (tito.model) and the build steps (tito.steps).
 """
 
 from __future__ import annotations
@@ -12,50 +13,43 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from tito.check import check_layout, check_module, layout_is_ok
-from tito.export import export_is_current, export_module, no_orphan_exports, remove_orphan_exports
-from tito.graph import Graph, example_scripts
-from tito.inputs import inputs_unchanged, snapshot_inputs
-from tito.memory import (
-    REPORT_FILES,
-    memray_available,
-    no_orphan_reports,
-    profile_script,
-    remove_orphan_reports,
-)
-from tito.modules import REPORTS_DIR
-from tito.nbgrader import check_public_names
-from tito.notebooks import (
-    no_orphan_release_notebooks,
-    release_is_current,
-    release_module,
-    remove_orphan_release_notebooks,
-)
-from tito.package import build_and_check, wheel_path
-from tito.report import build_report
-from tito.runner import run_example, run_module_tests, run_pytest_file
+from tito.model.graph import Graph
+from tito.model.layout import REPORTS_DIR, example_scripts
+from tito.steps.check import check_layout, check_module, check_public_names, layout_is_ok
+from tito.steps.export import export_is_current, export_module
+from tito.steps.inputs import inputs_unchanged, snapshot_inputs
+from tito.steps.lint import lint, lint_configured, linted_files
+from tito.steps.memory import REPORT_FILES, memray_available, profile_script
+from tito.steps.notebooks import release_is_current, release_module
+from tito.steps.orphans import no_orphans, remove_orphan_files
+from tito.steps.package import build_and_check, wheel_path
+from tito.steps.report import build_report
+from tito.steps.runner import run_example, run_module_tests, run_pytest_file
 
 DOIT_CONFIG = {
     "backend": "sqlite3",  # transactional: a killed build never leaves an unreadable database
     "dep_file": ".doit.sqlite3",
     "action_string_formatting": "new",
     "verbosity": 1,
-    # `doit` with no task names: every family of DESIGN's table. `doit package` (a wheel, installed
+    # `doit` with no task names: every family of docs/design.md's table. `doit package` (a wheel, installed
     # into a fresh virtualenv, which takes PyPI or a pip cache for numpy) runs only when asked for.
     "default_tasks": ["check", "export", "test", "integrate", "example", "profile", "report", "release",
                       "orphans"],
 }
 
 TITO_DIR = Path(__file__).resolve().parent
-EXPORTER_SOURCES = [TITO_DIR / name for name in ("export.py", "modules.py", "graph.py", "files.py")]
-# Tasks that run something snapshot their inputs first (see tito.inputs): an input edited while the task
-# runs makes the next build run it again, instead of being recorded as done.
+MODEL = [TITO_DIR / "model" / name for name in ("layout.py", "scan.py", "devfile.py", "graph.py")]
+STEPS = TITO_DIR / "steps"
+# The tooling files each family's output depends on: a change to the exporter re-runs every export.
+EXPORTER_SOURCES = [*MODEL, STEPS / "export.py", STEPS / "generated.py", STEPS / "nbgrader.py"]
+CHECKER_SOURCES = [*EXPORTER_SOURCES, STEPS / "check.py"]
+RELEASE_SOURCES = [*MODEL, STEPS / "notebooks.py", STEPS / "nbgrader.py", STEPS / "generated.py"]
+RUNNER_SOURCES = [STEPS / "runner.py"]
+PROFILER_SOURCES = [STEPS / "memory.py", STEPS / "generated.py"]
+# Tasks that run something snapshot their inputs first (see tito.steps.inputs): an input edited while
+# the task runs makes the next build run it again, instead of being recorded as done.
 SNAPSHOT = (snapshot_inputs, [])
 SNAPSHOT_CHECK = (inputs_unchanged, [])
-CHECKER_SOURCES = EXPORTER_SOURCES + [TITO_DIR / "check.py", TITO_DIR / "nbgrader.py"]
-RELEASE_SOURCES = [TITO_DIR / name for name in ("notebooks.py", "nbgrader.py", "modules.py", "files.py")]
-RUNNER_SOURCES = [TITO_DIR / "runner.py"]
-PROFILER_SOURCES = [TITO_DIR / "memory.py"]
 
 
 def _root() -> Path:
@@ -99,6 +93,13 @@ def task_check():
         "file_dep": _paths([*(m.dev_file for m in graph.modules), *CHECKER_SOURCES]),
         "actions": [(check_public_names, [str(root)])],
     }
+    if lint_configured(root):  # a tree without [tool.ruff] in pyproject.toml (a fixture, say) has no lint task
+        yield {
+            "name": "lint",
+            "doc": "ruff over tito, tests, examples, benchmarks and the dev files (pyproject.toml [tool.ruff])",
+            "file_dep": _paths([*linted_files(root), root / "pyproject.toml", STEPS / "lint.py"]),
+            "actions": [(lint, [str(root)])],
+        }
     yield {
         "name": "layout",
         "doc": "every folder under modules/source is a module the build sees, with a unique number",
@@ -213,7 +214,7 @@ def task_report():
     reports = root / REPORTS_DIR
     return {
         # Absolute paths, like the profile tasks' targets: doit orders tasks by matching these strings.
-        "file_dep": _paths(stats + [TITO_DIR / "report.py"]),
+        "file_dep": _paths(stats + [STEPS / "report.py"]),
         "targets": _paths([reports / "index.html", reports / "summary.json"]),
         "actions": [(build_report, [str(root), [_rel(path) for path in stats]])],
     }
@@ -240,7 +241,7 @@ def task_package():
     graph = _graph()
     hand_written = [root / "tinytorch" / "__init__.py", root / "tinytorch" / "core" / "__init__.py"]
     return {
-        "file_dep": _paths([*(m.export_file for m in graph.modules), *hand_written, TITO_DIR / "package.py"]),
+        "file_dep": _paths([*(m.export_file for m in graph.modules), *hand_written, STEPS / "package.py"]),
         "targets": [str(wheel_path(root))],
         "actions": [(build_and_check, [str(root)])],
     }
@@ -250,8 +251,6 @@ def task_orphans():
     """Remove generated files (exports, notebooks, reports) whose module or example no longer exists."""
     root = str(_root())
     return {
-        "actions": [(remove_orphan_exports, [root]), (remove_orphan_release_notebooks, [root]),
-                    (remove_orphan_reports, [root])],
-        "uptodate": [(no_orphan_exports, [root]), (no_orphan_release_notebooks, [root]),
-                     (no_orphan_reports, [root])],
+        "actions": [(remove_orphan_files, [root])],
+        "uptodate": [(no_orphans, [root])],
     }

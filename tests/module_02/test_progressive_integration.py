@@ -9,6 +9,9 @@ import pytest
 from tinytorch.core.autograd import Variable, check_gradients, no_grad, record_op
 from tinytorch.core.tensor import Tensor
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 
 

@@ -13,6 +13,9 @@ from tinytorch.core.layers import Dense, Dropout
 from tinytorch.core.networks import MLP, Sequential, create_mlp, load_parameters, save_parameters
 from tinytorch.core.tensor import Tensor
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/

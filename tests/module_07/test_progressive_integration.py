@@ -21,6 +21,9 @@ from tinytorch.core.attention import (
     scaled_dot_product_attention,
 )
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/

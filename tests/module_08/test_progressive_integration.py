@@ -10,6 +10,9 @@ import pytest
 from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.tensor import Tensor
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 
 

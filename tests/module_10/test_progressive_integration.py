@@ -18,6 +18,9 @@ from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.embeddings import CharTokenizer, Embedding, PositionalEncoding
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/

@@ -15,6 +15,9 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss
 from tinytorch.core.autograd import Variable
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
@@ -25,7 +28,15 @@ from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
 from contract_training import training_contract  # tests/support/
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 
 
 def test_dense_forward_through_each_matmul_kernel():

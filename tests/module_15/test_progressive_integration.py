@@ -20,6 +20,9 @@ from tinytorch.core.spatial import Conv2D, Flatten, MaxPool2D
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss, Trainer
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/

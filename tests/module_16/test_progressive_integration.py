@@ -25,6 +25,9 @@ from tinytorch.core.capstone import (CharTransformer, LanguageModelDataset, Sequ
                                      TransformerBlock, cross_entropy_per_char, generate, perplexity,
                                      train_language_model, unigram_entropy)
 
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tito.export import build_export
-from tito.grade import (
+from tito.steps.export import build_export, package_body
+from tito.teaching.grade import (
     GradingError,
     changed_files,
     format_table,
@@ -26,8 +26,9 @@ from tito.grade import (
     to_json,
     write_gradebook,
 )
-from tito.graph import Graph
-from tito.notebooks import release_notebook
+from tito.model.devfile import DevFile
+from tito.model.graph import Graph
+from tito.steps.notebooks import release_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treebuilder import MODULES, dev_file  # noqa: E402
@@ -54,13 +55,13 @@ def project(tmp_path_factory):
     shutil.copy(FIXTURES / "calc_dev.py", calc / "calc_dev.py")
     graph = Graph.load(root)
     for module in graph.modules:
-        module.export_file.write_text(build_export(module, graph))
+        module.export_file.write_text(build_export(DevFile.of(module), graph))
     return root
 
 
 @pytest.fixture(scope="module")
 def release(project):
-    return release_notebook(project / "modules" / "source" / "02_calc" / "calc_dev.py").decode()
+    return release_notebook(DevFile.read(project / "modules" / "source" / "02_calc" / "calc_dev.py")).decode()
 
 
 @pytest.fixture
@@ -146,9 +147,10 @@ def test_the_student_export_replaces_the_module_in_the_package(project, student)
     assert result.total == FULL and result.notes == [], format_table([result])
 
 
-def test_student_export_drops_directives_and_markers():
-    assert student_export(["#| export\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n",
-                           "#| export\nX = 2"]) == "def f():\n    return 1\n\n\nX = 2\n"
+def test_student_export_is_the_exporters_own_body():
+    cells = ["#| export\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n", "#| export\nX = 2"]
+    assert student_export(cells) == "\n__all__ = ['f', 'X']\n\ndef f():\n    return 1\n\n\nX = 2\n"
+    assert student_export(cells) == package_body(cells)
 
 
 def test_an_infinite_loop_costs_only_the_cells_it_hangs(project, student):

@@ -10,9 +10,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from treebuilder import REPO  # noqa: E402
 
-from tito.grade import grade  # noqa: E402
-from tito.modules import discover  # noqa: E402
-from tito.notebooks import release_notebook  # noqa: E402
+from tito.teaching.grade import grade  # noqa: E402
+from tito.model.devfile import DevFile  # noqa: E402
+from tito.model.layout import discover  # noqa: E402
+from tito.steps.notebooks import release_notebook  # noqa: E402
 
 MODULES = [m for m in discover(REPO)]
 
@@ -28,7 +29,7 @@ def completed_notebook(module, folder: Path) -> Path:
 
 def released_notebook(module, folder: Path) -> Path:
     path = folder / f"{module.name}-released.ipynb"
-    path.write_bytes(release_notebook(module.dev_file))
+    path.write_bytes(release_notebook(DevFile.read(module.dev_file)))
     return path
 
 

@@ -193,11 +193,11 @@ def test_loading_the_graph_imports_nothing_heavy(built):
 def test_export_up_to_date_check_notices_a_source_it_did_not_export(built):
     # doit records file_dep state after the action: an edit made while an export runs could be recorded
     # as current. The export records the hash of what it read; the uptodate check compares with it.
-    from tito.export import export_is_current
+    from tito.steps.export import export_is_current
 
     dev = built.root / "modules/source/02_mid/mid_dev.py"
     out = built.root / "tinytorch/core/mid.py"
-    from tito.modules import sha256_file
+    from tito.model.scan import sha256_file
     assert export_is_current(None, {"source_sha256": sha256_file(dev)}, str(dev), str(out))
     assert not export_is_current(None, {"source_sha256": "0" * 64}, str(dev), str(out))
     assert not export_is_current(None, {}, str(dev), str(out))

@@ -1,7 +1,7 @@
 """tito.nbgrader: every validation rule on a small dev file (message and line), solution clearing,
 hidden-test removal and the cross-module public-name check.
 
-Each dev file is written to a temporary folder and read with tito.modules.read_cells, exactly as the
+Each dev file is written to a temporary folder and read with tito.model.devfile.DevFile, exactly as the
 build reads a real one. Line numbers in the assertions count from the file's first line; `problems` separates cells with a
 blank line, so a two-line cell is followed by the next marker three lines further down.
 """
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tito.modules import read_cells
-from tito.nbgrader import (
+from tito.model.devfile import DevFile
+from tito.steps.nbgrader import (
     clear_solutions,
     duplicate_public_names,
-    module_public_names,
     remove_hidden_tests,
     validate,
 )
+from tito.steps.check import module_public_names
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHOWN = Path("modules/source/09_x/x_dev.py")  # the path as the messages print it
@@ -39,7 +39,7 @@ def problems(tmp_path, *cells: str) -> list[str]:
     """validate() on a dev file made of `cells` (each starting with its `# %%` marker line)."""
     path = tmp_path / "x_dev.py"
     path.write_text("\n".join(textwrap.dedent(c).strip("\n") + "\n" for c in cells))
-    return validate(SHOWN, read_cells(path))
+    return validate(DevFile.read(path, shown_as=SHOWN))
 
 
 def code(marker_meta: str, body: str = "x = 1") -> str:
@@ -66,7 +66,7 @@ def test_a_valid_file_has_no_problem(tmp_path):
 
 def test_the_fixture_module_is_valid():
     path = FIXTURES / "calc_dev.py"
-    assert validate(path, read_cells(path)) == []
+    assert validate(DevFile.read(path)) == []
 
 
 def test_code_cell_without_metadata_is_a_house_rule_violation(tmp_path):
@@ -291,7 +291,7 @@ def test_no_duplicate_public_names():
 
 
 def test_module_public_names_ignores_imports_and_private_names():
-    assert module_public_names(read_cells(FIXTURES / "calc_dev.py")) == ["add", "Scaler"]
+    assert module_public_names(DevFile.read(FIXTURES / "calc_dev.py")) == ["add", "Scaler"]
 
 
 # --- agreement with nbgrader itself, where it is installed ------------------------------------------
@@ -303,13 +303,13 @@ def test_nbgrader_agrees_on_the_fixtures(tmp_path):
     import nbformat
     from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
-    from tito.notebooks import release_notebook
+    from tito.steps.notebooks import release_notebook
 
     folder = tmp_path / "modules" / "source" / "02_calc"
     folder.mkdir(parents=True)
     shutil.copy(FIXTURES / "calc_dev.py", folder / "calc_dev.py")
     validator = MetadataValidatorV3()
-    validator.validate_nb(nbformat.reads(release_notebook(folder / "calc_dev.py").decode(), as_version=4))
+    validator.validate_nb(nbformat.reads(release_notebook(DevFile.read(folder / "calc_dev.py")).decode(), as_version=4))
 
     bad_cells = {
         "unknown key": code(meta("a", grade_idd="b")),
@@ -319,7 +319,7 @@ def test_nbgrader_agrees_on_the_fixtures(tmp_path):
     }
     for what, text in bad_cells.items():
         assert problems(tmp_path, text), what
-        cell = read_cells(tmp_path / "x_dev.py")[0]
+        cell = DevFile.read(tmp_path / "x_dev.py").cells[0]
         nb_cell = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": cell.nbgrader})
         with pytest.raises(Exception):  # nbgrader's own ValidationError, or jsonschema's for the schema
             validator.validate_cell(nb_cell)

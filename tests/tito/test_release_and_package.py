@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from treebuilder import REPO  # noqa: E402
 
-from tito.modules import discover, read_cells  # noqa: E402
-from tito.notebooks import release_notebook  # noqa: E402
+from tito.model.devfile import DevFile  # noqa: E402
+from tito.model.layout import discover  # noqa: E402
+from tito.steps.notebooks import release_notebook  # noqa: E402
 
 MODULES = discover(REPO)
 
@@ -21,7 +22,7 @@ MODULES = discover(REPO)
 def solution_blocks(dev_file: Path) -> list[str]:
     """Each multi-line solution of a dev file, as its stripped lines joined by newlines."""
     blocks, current = [], None
-    for cell in read_cells(dev_file):
+    for cell in DevFile.read(dev_file).cells:
         for line in cell.source.splitlines():
             stripped = line.strip()
             if stripped == "### BEGIN SOLUTION":
@@ -38,7 +39,7 @@ def solution_blocks(dev_file: Path) -> list[str]:
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.key for m in MODULES])
 def test_release_notebook_is_valid_and_holds_no_solution(module):
-    data = release_notebook(module.dev_file)
+    data = release_notebook(DevFile.read(module.dev_file))
     notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
     nbformat.validate(notebook)
     text = "\n".join(cell.source for cell in notebook.cells)
@@ -49,7 +50,7 @@ def test_release_notebook_is_valid_and_holds_no_solution(module):
     leaked = [block for block in blocks if block in flat]
     assert not leaked, f"solutions left in the student notebook: {leaked[:2]}"
     assert "NotImplementedError" in text
-    assert release_notebook(module.dev_file) == data  # deterministic: byte-identical when nothing changed
+    assert release_notebook(DevFile.read(module.dev_file)) == data  # deterministic: byte-identical when nothing changed
     graded = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert graded and all("points" in c.metadata["nbgrader"] for c in graded)
 
@@ -59,12 +60,12 @@ def test_nbgrader_itself_accepts_the_release_notebook(module):
     pytest.importorskip("nbgrader")  # optional: nbgrader pulls a Jupyter server; not a dependency
     from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
-    notebook = nbformat.reads(release_notebook(module.dev_file).decode("utf-8"), as_version=4)
+    notebook = nbformat.reads(release_notebook(DevFile.read(module.dev_file)).decode("utf-8"), as_version=4)
     MetadataValidatorV3().validate_nb(notebook)
 
 
 def test_the_wheel_installs_into_a_fresh_venv_and_imports_every_public_name(tmp_path):
-    from tito.package import build_and_check, wheel_path
+    from tito.steps.package import build_and_check, wheel_path
 
     if not list((REPO / "tinytorch" / "core").glob("[!_]*.py")):
         pytest.fail("nothing exported: the root conftest runs `doit export` before the tests")
@@ -76,11 +77,11 @@ def test_the_wheel_installs_into_a_fresh_venv_and_imports_every_public_name(tmp_
 
 
 def test_without_memray_the_profile_task_says_so_and_succeeds(tmp_path, monkeypatch, capsys):
-    import tito.memory
+    import tito.steps.memory
 
-    monkeypatch.setattr(tito.memory, "memray_available", lambda: False)
+    monkeypatch.setattr(tito.steps.memory, "memray_available", lambda: False)
     (tmp_path / "script.py").write_text("print('hi')\n")
-    assert tito.memory.profile_script(str(tmp_path), "script.py", "reports/x", "x") is None
+    assert tito.steps.memory.profile_script(str(tmp_path), "script.py", "reports/x", "x") is None
     stats = json.loads((tmp_path / "reports/x/stats.json").read_text())
     assert stats["available"] is False and "memray is not installed" in stats["reason"]
     assert "skipped: memray is not installed" in capsys.readouterr().out

@@ -38,6 +38,7 @@
 #| default_exp core.tensor
 #| export
 import reprlib
+import time
 
 import numpy as np
 
@@ -787,12 +788,29 @@ test_unit_tensor_shapes_and_indexing()
 #    matrices are large enough to keep the CPU busy.
 # 4. **Vectorization.** The same arithmetic in a Python loop versus one NumPy call.
 
-# %% nbgrader={"grade": false, "grade_id": "tensor-analysis", "locked": false, "schema_version": 3, "solution": false}
-import time
+# %% [markdown]
+# ### Measuring time
+#
+# One timing of a fast operation is mostly noise. On a shared machine another process can take the CPU
+# in the middle of a run, and the first call of an operation pays one-time costs (NumPy allocating
+# buffers, caches filling, libraries loading), so a single number can be off by a factor of several.
+# Two habits make timings worth comparing:
+#
+# - **Best of N**, `best_time(fn, repeats=5)`: run `fn()` several times and keep the fastest. Noise only
+#   ever adds time, so the minimum is the run least disturbed by other work: the number to use when
+#   comparing two ways of computing the same thing.
+# - **Median of N**, `median_time(fn, repeats=5, warmup=0)`: when each run does real work that varies (a
+#   training step that allocates), the median is the typical cost, not moved by one slow or one lucky
+#   run. `warmup` calls before the measured ones pay the first-call costs without being counted.
+#
+# Both are part of the package: every later module's Systems Analysis times its code with them.
 
-
-def _best_time(fn, repeats=5):
-    """The fastest of `repeats` runs of fn(), in seconds (the least disturbed by other work)."""
+# %% nbgrader={"grade": false, "grade_id": "tensor-timing", "locked": false, "schema_version": 3, "solution": false}
+#| export
+def best_time(fn, repeats=5):
+    """The fastest of `repeats` runs of fn(), in seconds (the run least disturbed by other work)."""
+    if repeats < 1:
+        raise ValueError(f"best_time needs repeats >= 1, got {repeats}")
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -801,6 +819,20 @@ def _best_time(fn, repeats=5):
     return best
 
 
+def median_time(fn, repeats=5, warmup=0):
+    """The median of `repeats` runs of fn(), in seconds, after `warmup` calls that are not measured."""
+    if repeats < 1:
+        raise ValueError(f"median_time needs repeats >= 1, got {repeats}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-analysis", "locked": false, "schema_version": 3, "solution": false}
 def analyze_dtype_memory():
     """Bytes per element by dtype, and what a (1000, 1000) tensor costs in each."""
     print("dtype     bytes/element   (1000, 1000) tensor")
@@ -812,9 +844,9 @@ def analyze_dtype_memory():
 def analyze_copy_vs_view():
     """reshape/transpose are views (constant time); a copy scales with size."""
     t = Tensor(np.ones((1000, 1000), dtype=np.float32))
-    view_time = _best_time(lambda: t.reshape(500, 2000))
-    transpose_time = _best_time(lambda: t.T)
-    copy_time = _best_time(lambda: Tensor(t.data.copy()))
+    view_time = best_time(lambda: t.reshape(500, 2000))
+    transpose_time = best_time(lambda: t.T)
+    copy_time = best_time(lambda: Tensor(t.data.copy()))
     shares = np.shares_memory(t.reshape(500, 2000).data, t.data)
     print(f"reshape (view, shares memory: {shares}): {view_time * 1e6:8.2f} us")
     print(f"transpose (view):                    {transpose_time * 1e6:8.2f} us")
@@ -830,7 +862,7 @@ def analyze_matmul_scaling():
     for n in [64, 128, 256, 512]:
         a = Tensor(rng.standard_normal((n, n)).astype(np.float32))
         b = Tensor(rng.standard_normal((n, n)).astype(np.float32))
-        seconds = _best_time(lambda: a @ b)
+        seconds = best_time(lambda: a @ b)
         growth = f"{seconds / previous:9.1f}x" if previous else "         -"
         print(f"{n:5d}   {seconds * 1e3:10.3f}   {growth}   {2 * n ** 3 / seconds / 1e9:7.1f}")
         previous = seconds
@@ -848,8 +880,8 @@ def analyze_vectorization():
             out[i] = a.data[i] * b.data[i] + 1.0
         return out
 
-    loop_time = _best_time(python_loop, repeats=3)
-    vector_time = _best_time(lambda: a * b + 1.0)
+    loop_time = best_time(python_loop, repeats=3)
+    vector_time = best_time(lambda: a * b + 1.0)
     print(f"a * b + 1 on 10,000 elements: Python loop {loop_time * 1e3:.2f} ms, "
           f"vectorized {vector_time * 1e3:.3f} ms -> {loop_time / vector_time:.0f}x faster vectorized")
 

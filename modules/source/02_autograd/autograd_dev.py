@@ -49,7 +49,7 @@ import functools
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 
 # %% [markdown]
 # ## 1. Turning recording off: `no_grad`
@@ -984,16 +984,6 @@ import time
 import tracemalloc
 
 
-def _best_time(fn, repeats=5):
-    """The fastest of `repeats` runs of fn(), in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def analyze_graph_memory(n_ops=50, size=10_000):
     """Bytes the graph keeps alive per recorded op: a chain y = ((x * 1.01) * 1.01)... of n_ops muls."""
     def chain(x):
@@ -1045,9 +1035,9 @@ def analyze_backward_cost(batch=32, width=64):
         with no_grad():
             forward()
 
-    t_plain = _best_time(forward_no_grad, repeats=20)
-    t_forward = _best_time(forward, repeats=20)
-    t_both = _best_time(forward_backward, repeats=20)
+    t_plain = best_time(forward_no_grad, repeats=20)
+    t_forward = best_time(forward, repeats=20)
+    t_both = best_time(forward_backward, repeats=20)
     print(f"2-layer net, batch {batch}, width {width}:")
     print(f"  forward under no_grad: {t_plain * 1e6:8.1f} us")
     print(f"  forward (recording):   {t_forward * 1e6:8.1f} us  ({t_forward / t_plain:.2f}x no_grad)")

@@ -46,7 +46,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import record_op
 
 # %% nbgrader={"grade": false, "grade_id": "activations-test-imports", "locked": false, "schema_version": 3, "solution": false}
@@ -561,18 +561,7 @@ test_unit_composite_graph()
 #    and peak memory (every recorded op keeps its inputs alive for the backward pass).
 
 # %% nbgrader={"grade": false, "grade_id": "activations-analysis", "locked": false, "schema_version": 3, "solution": false}
-import time
 import tracemalloc
-
-
-def _best_time(fn, repeats=3):
-    """The fastest of `repeats` runs of fn(), in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _peak_bytes(fn):
@@ -592,7 +581,7 @@ def analyze_activation_cost(n=1_000_000):
     print(f"forward on {n:,} float32 elements (input itself: 4 bytes/element)")
     print("activation                  ns/element   peak bytes/element")
     for act in [ReLU(), Sigmoid(), Tanh(), Softmax(), GELU(approximate="tanh"), GELU()]:
-        seconds = _best_time(lambda: act(x))
+        seconds = best_time(lambda: act(x), repeats=3)
         peak = _peak_bytes(lambda: act(x))
         print(f"{repr(act):26s}  {seconds / n * 1e9:10.2f}   {peak / n:18.1f}")
 
@@ -613,7 +602,7 @@ def analyze_fused_vs_composed(n=500_000):
         return x.grad
 
     np.testing.assert_allclose(fused().data, composed().data, rtol=1e-5, atol=1e-7)
-    t_fused, t_composed = _best_time(fused), _best_time(composed)
+    t_fused, t_composed = best_time(fused, repeats=3), best_time(composed, repeats=3)
     m_fused, m_composed = _peak_bytes(fused), _peak_bytes(composed)
     print(f"sigmoid forward+backward on {n:,} float32 elements")
     print(f"fused (1 node):     {t_fused * 1e3:7.2f} ms   peak {m_fused / n:5.1f} bytes/element")

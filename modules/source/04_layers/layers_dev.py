@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import Variable, record_op
 
 # %% nbgrader={"grade": false, "grade_id": "layers-test-imports", "locked": false, "schema_version": 3, "solution": false}
@@ -519,18 +519,7 @@ test_unit_dropout()
 #    achieved GFLOP/s, which shows when the layer is compute-bound and when overhead dominates.
 
 # %% nbgrader={"grade": false, "grade_id": "layers-analysis", "locked": false, "schema_version": 3, "solution": false}
-import time
 import tracemalloc
-
-
-def _best_time(fn, repeats=3):
-    """The fastest of `repeats` runs of fn(), in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _peak_bytes(fn):
@@ -585,7 +574,7 @@ def analyze_flops(batch=64):
         layer = Dense(width, width, seed=0)
         x = Tensor(rng.normal(size=(batch, width)).astype(np.float32))
         flops = 2 * batch * width * width
-        seconds = _best_time(lambda: layer(x), repeats=5)
+        seconds = best_time(lambda: layer(x), repeats=5)
         print(f"        {width:5d}   {flops / 1e6:10.1f}   {seconds * 1e3:9.3f}   {flops / seconds / 1e9:7.2f}")
 
 

@@ -37,7 +37,7 @@ from tinytorch.core.layers import Dense, Module
 
 # %% nbgrader={"grade": false, "grade_id": "networks-test-imports", "locked": false, "schema_version": 3, "solution": false}
 # Only the tests and analyses in this file need these; they are not part of the package.
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import Variable, check_gradients
 from tinytorch.core.activations import Sigmoid, Softmax, Tanh
 
@@ -379,17 +379,6 @@ test_unit_save_load()
 # %% nbgrader={"grade": false, "grade_id": "networks-analysis", "locked": false, "schema_version": 3, "solution": false}
 import os
 import tempfile
-import time
-
-
-def _best_time(fn, repeats=5):
-    """The fastest of `repeats` runs of fn(), in seconds."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def analyze_parameters_vs_shape():
@@ -412,13 +401,13 @@ def analyze_forward_vs_batch():
     print("batch    forward (ms)   us/example   Variable forward+backward (ms)")
     for batch in [1, 8, 64, 256, 1024]:
         x = rng.normal(size=(batch, 784)).astype(np.float32)
-        seconds = _best_time(lambda: model(Tensor(x)))
+        seconds = best_time(lambda: model(Tensor(x)), repeats=5)
 
         def step():
             model.zero_grad()
             model(Variable(x, requires_grad=False)).sum().backward()
 
-        train_seconds = _best_time(step, repeats=3)
+        train_seconds = best_time(step, repeats=3)
         print(f"{batch:5d}   {seconds * 1e3:12.3f}   {seconds / batch * 1e6:10.2f}   {train_seconds * 1e3:12.3f}")
 
 

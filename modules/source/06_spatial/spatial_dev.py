@@ -47,7 +47,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import Variable, record_op
 from tinytorch.core.layers import Module
 
@@ -845,19 +845,6 @@ test_unit_flatten()
 #    pass; with a plain `Tensor` (inference) nothing is kept. How much memory is that per layer?
 
 # %% nbgrader={"grade": false, "grade_id": "spatial-analysis", "locked": false, "schema_version": 3, "solution": false}
-import time
-
-
-def _best_time(fn, repeats=5):
-    """The fastest of `repeats` runs of fn(), in seconds (the least disturbed by other work)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def conv_flops(x_shape, w_shape, stride=1, padding=0):
     """Floating-point operations of one conv2d forward: 2 per multiply-add."""
     N, C, H, W = x_shape
@@ -873,8 +860,8 @@ def analyze_loops_vs_im2col():
     x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
     w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
     b = rng.standard_normal(8).astype(np.float32)
-    naive = _best_time(lambda: conv2d_naive(x, w, b, 1, 1), repeats=1)
-    fast = _best_time(lambda: conv2d(Tensor(x), Tensor(w), Tensor(b), padding=1), repeats=20)
+    naive = best_time(lambda: conv2d_naive(x, w, b, 1, 1), repeats=1)
+    fast = best_time(lambda: conv2d(Tensor(x), Tensor(w), Tensor(b), padding=1), repeats=20)
     same = np.allclose(conv2d_naive(x, w, b, 1, 1), conv2d(Tensor(x), Tensor(w), Tensor(b), padding=1).data,
                        rtol=1e-4, atol=1e-5)
     flops = conv_flops(x.shape, w.shape, 1, 1)
@@ -910,7 +897,7 @@ def analyze_conv_flops():
     for batch in [4, 16, 32]:
         x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
         flops = conv_flops(x.shape, layer.weight.shape, 1, 1)
-        fwd = _best_time(lambda: layer(Tensor(x)), repeats=5)
+        fwd = best_time(lambda: layer(Tensor(x)), repeats=5)
 
         def train_step():
             xv = Variable(x)
@@ -918,7 +905,7 @@ def analyze_conv_flops():
             for p in layer.parameters():
                 p.zero_grad()
 
-        both = _best_time(train_step, repeats=5)
+        both = best_time(train_step, repeats=5)
         print(f"{batch:5d}   {flops / 1e6:13.1f}   {fwd * 1e3:10.2f}   {flops / fwd / 1e9:7.2f}   "
               f"{both * 1e3:10.2f}   {both / fwd:13.1f}")
     print("time grows about linearly with the batch; backward adds two matmuls of the forward's size.")

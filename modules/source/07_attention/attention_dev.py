@@ -44,13 +44,12 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import Variable, record_op
 from tinytorch.core.layers import Module, Dense
 
 # %% nbgrader={"grade": false, "grade_id": "attention-test-imports", "locked": false, "schema_version": 3, "solution": false}
 # Only the tests in this file use these; they are not part of the package.
-import time
 import tracemalloc
 
 from tinytorch.core.autograd import check_gradients
@@ -716,15 +715,6 @@ test_unit_layer_norm()
 # 3. what the fused LayerNorm backward saves over recording every elementary step.
 
 # %% nbgrader={"grade": false, "grade_id": "attention-analysis", "locked": false, "schema_version": 3, "solution": false}
-def _best_time(fn, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def analyze_attention_scaling():
     """Weights bytes and forward time of scaled_dot_product_attention as L doubles (B=1, H=4, d=32)."""
     rng = np.random.default_rng(0)
@@ -733,7 +723,7 @@ def analyze_attention_scaling():
     for L in (64, 128, 256, 512, 1024):
         q = Tensor(rng.normal(size=(1, 4, L, 32)).astype(np.float32))
         _, w = scaled_dot_product_attention(q, q, q)
-        seconds = _best_time(lambda: scaled_dot_product_attention(q, q, q))
+        seconds = best_time(lambda: scaled_dot_product_attention(q, q, q), repeats=5)
         ratio = f"{seconds / previous:5.1f}x" if previous else "    -"
         print(f"{L:7d} | {str(w.shape):19s} | {w.data.nbytes:13,d} | {seconds * 1e3:10.2f} | {ratio}")
         previous = seconds
@@ -748,7 +738,7 @@ def analyze_heads():
     for heads in (1, 2, 4, 8, 16):
         mha = MultiHeadAttention(64, heads)
         mha(x)
-        seconds = _best_time(lambda: mha(x))
+        seconds = best_time(lambda: mha(x), repeats=5)
         params = sum(p.data.size for p in mha.parameters())
         print(f"{heads:5d} | {64 // heads:8d} | {params:10,d} | {mha.last_weights.data.nbytes:13,d} | {seconds * 1e3:10.2f}")
     print("Parameters stay fixed; the (B, H, L, L) weights grow linearly with the number of heads.")
@@ -779,7 +769,7 @@ def analyze_layer_norm_backward():
         tracemalloc.stop()
         return peak / 2**20
 
-    t_fused, t_recorded = _best_time(fused, 3), _best_time(recorded, 3)
+    t_fused, t_recorded = best_time(fused, repeats=3), best_time(recorded, repeats=3)
     m_fused, m_recorded = peak_mib(fused), peak_mib(recorded)
     print(f"LayerNorm on {data.shape} float32 ({data.nbytes / 2**20:.0f} MiB input), forward+backward:")
     print(f"  fused record_op: {t_fused * 1e3:6.1f} ms, peak {m_fused:5.1f} MiB")

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, best_time
 from tinytorch.core.autograd import Variable, record_op
 from tinytorch.core.layers import Module
 
@@ -396,15 +396,6 @@ test_unit_positional_encoding()
 #    size and the cost of adding it.
 
 # %% nbgrader={"grade": false, "grade_id": "embeddings-analysis", "locked": false, "schema_version": 3, "solution": false}
-def _best_time(fn, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def analyze_embedding_memory():
     """Bytes of the table (measured) and of table + gradient + Adam moments, for growing vocabularies."""
     print("vocab   | dim | weight bytes | + grad + Adam (x4) | lookup of 32x64 ids, ms")
@@ -412,7 +403,7 @@ def analyze_embedding_memory():
     for vocab, name in [(65, "characters"), (1_000, "small words"), (10_000, "words"), (50_257, "GPT-2 BPE")]:
         emb = Embedding(vocab, 128, seed=0)
         ids = ids_rng.integers(0, vocab, size=(32, 64))
-        seconds = _best_time(lambda: emb(ids))
+        seconds = best_time(lambda: emb(ids), repeats=5)
         nbytes = emb.weight.data.nbytes
         print(f"{vocab:7,d} | 128 | {nbytes:12,d} | {4 * nbytes:18,d} | {seconds * 1e3:6.3f}   ({name})")
     print("The table grows linearly with the vocabulary; the lookup cost depends only on the number of ids.")
@@ -429,7 +420,7 @@ def analyze_sparse_gradient():
         ids = np.minimum(rng.zipf(1.3, size=(batch, 64)) - 1, 9_999)   # word frequencies are roughly Zipfian
         out = emb(ids)
         grad = np.ones(out.shape, dtype=np.float32)
-        seconds = _best_time(lambda: out.backward(grad), repeats=1)
+        seconds = best_time(lambda: out.backward(grad), repeats=1)
         touched = np.any(emb.weight.grad.data != 0, axis=1).sum()
         emb.weight.zero_grad()
         print(f"{batch:5d} x 64  | {len(np.unique(ids)):12d} | {touched / 10_000:17.2%} | "
@@ -441,8 +432,8 @@ def analyze_encoding_cost():
     """Tokenizer throughput (vectorized vs a Python loop) and the positional table's size and add cost."""
     text = ("To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer " * 2_000)
     tok = CharTokenizer(text)
-    t_vec = _best_time(lambda: tok.encode(text))
-    t_loop = _best_time(lambda: np.array([tok.stoi.get(c, 1) for c in text], dtype=np.int64), repeats=1)
+    t_vec = best_time(lambda: tok.encode(text), repeats=5)
+    t_loop = best_time(lambda: np.array([tok.stoi.get(c, 1) for c in text], dtype=np.int64), repeats=1)
     assert np.array_equal(tok.encode(text), np.array([tok.stoi.get(c, 1) for c in text]))
     print(f"encode {len(text):,} characters: vectorized {t_vec * 1e3:.2f} ms ({len(text) / t_vec / 1e6:.0f} M chars/s), "
           f"Python loop {t_loop * 1e3:.2f} ms ({t_loop / t_vec:.0f}x slower)")
@@ -451,7 +442,7 @@ def analyze_encoding_cost():
         pe = PositionalEncoding(max_len, d_model)
         build = time.perf_counter() - start
         x = Tensor(np.zeros((8, max_len, d_model), dtype=np.float32))
-        add = _best_time(lambda: pe(x), repeats=2)
+        add = best_time(lambda: pe(x), repeats=2)
         print(f"PositionalEncoding({max_len}, {d_model}): table {pe.encoding.data.nbytes:,} bytes, "
               f"built in {build * 1e3:.2f} ms; adding it to a (8, {max_len}, {d_model}) batch: {add * 1e3:.2f} ms")
 

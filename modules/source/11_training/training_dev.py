@@ -46,7 +46,7 @@ import time
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, median_time
 from tinytorch.core.autograd import Variable, no_grad, record_op
 
 # %% nbgrader={"grade": false, "grade_id": "training-test-imports", "locked": false, "schema_version": 3, "solution": false}
@@ -660,15 +660,6 @@ test_unit_trainer_xor()
 # 3. **The cost of the loss itself** as the number of classes grows: O(N·C), and small beside the model.
 
 # %% nbgrader={"grade": false, "grade_id": "training-analysis", "locked": false, "schema_version": 3, "solution": false}
-def _median_seconds(fn, repeats=50):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 class _DigitsMLP(Module):
     def __init__(self, seed=0):
         super().__init__()
@@ -701,7 +692,7 @@ def analyze_step_breakdown():
 
     phases = [("forward", forward), ("loss", lambda: (forward(), loss())),
               ("forward+loss+backward", backward), ("optimizer step (Adam)", opt.step)]
-    times = {name: _median_seconds(fn) for name, fn in phases}
+    times = {name: median_time(fn, repeats=50) for name, fn in phases}
     forward_t = times["forward"]
     loss_t = times["loss"] - forward_t
     backward_t = times["forward+loss+backward"] - times["loss"]
@@ -736,7 +727,7 @@ def analyze_loss_cost():
     for classes in [10, 100, 1000, 10000]:
         z = Variable(rng.standard_normal((64, classes)).astype(np.float32))
         y = rng.integers(0, classes, 64)
-        seconds = _median_seconds(lambda: CrossEntropyLoss()(z, y).backward(), repeats=20)
+        seconds = median_time(lambda: CrossEntropyLoss()(z, y).backward(), repeats=20)
         print(f"{classes:7d}   {seconds * 1e6:21.1f}   {seconds / z.size * 1e9:12.2f}")
 
 

@@ -36,13 +36,12 @@ import numbers
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, median_time
 from tinytorch.core.autograd import Variable, record_op
 from tinytorch.core.layers import Dense, Module
 
 # %% nbgrader={"grade": false, "grade_id": "compression-test-imports", "locked": false, "schema_version": 3, "solution": false}
 # Only the tests and the analysis in this file need these; they are not part of the package.
-import time
 import tracemalloc
 
 from tinytorch.core.autograd import check_gradients, no_grad
@@ -739,15 +738,6 @@ def analyze_accuracy_vs_sparsity():
         print(f"{label:20s} test accuracy {_accuracy(m, Xt, yt):.4f}")
 
 
-def _median_seconds(fn, repeats=20):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def analyze_quantized_forward(batch=64, width=512):
     """Dense vs QuantizedDense forward (time, peak memory) and int8 x int8 -> int32 matmul time."""
     rng = np.random.default_rng(0)
@@ -765,7 +755,7 @@ def analyze_quantized_forward(batch=64, width=512):
     print("forward                                time (ms)   peak extra memory (MB)")
     for label, fn in (("Dense, float32 BLAS", lambda: dense(x)), ("QuantizedDense (int8 -> float32)", lambda: qdense(x)),
                       ("int8 x int8 -> int32 (no BLAS)", int_matmul)):
-        seconds = _median_seconds(fn, repeats=3)
+        seconds = median_time(fn, repeats=3)
         tracemalloc.start()
         fn()
         peak = tracemalloc.get_traced_memory()[1]

@@ -54,7 +54,7 @@ import time
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, median_time
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Module, Dense, Dropout
@@ -898,16 +898,6 @@ test_unit_generate()
 #    Python (which ships with Python as the `this` module).
 
 # %% nbgrader={"grade": false, "grade_id": "capstone-analysis", "locked": false, "schema_version": 3, "solution": false}
-def _median_seconds(fn, repeats=3):
-    fn()                                                        # warm-up: first-call allocations
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def _training_step(model, batch, seq_len, optimizer=None, seed=0):
     """A closure running one full training step (forward, loss, backward, Adam) on random ids."""
     rng = np.random.default_rng(seed)
@@ -989,7 +979,7 @@ def analyze_step_time_vs_seq_len(tokens_per_batch=1024, vocab=50, d=64, heads=4,
     optimizer = Adam(model.parameters(), lr=1e-3)
     for seq_len in (16, 64, 256, 512):
         batch = tokens_per_batch // seq_len
-        seconds = _median_seconds(_training_step(model, batch, seq_len, optimizer), repeats=2)
+        seconds = median_time(_training_step(model, batch, seq_len, optimizer), repeats=2, warmup=1)
         weights_mib = layers * batch * heads * seq_len * seq_len * 4 / 2**20
         dense_macs = 4 * d * d + 2 * d * d_ff                       # per token per layer
         attn_macs = 2 * seq_len * d                                 # scores + weighted sum (full L x L)

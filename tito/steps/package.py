@@ -17,7 +17,7 @@ import tempfile
 import venv
 from pathlib import Path
 
-from tito.files import write_atomic
+from tito.steps.generated import write_atomic
 
 DIST_DIR = Path("dist")
 PYPROJECT = """[build-system]

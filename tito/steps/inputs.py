@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from tito.modules import sha256_file
+from tito.model.scan import sha256_file
 
 
 def _state(path: str) -> list | None:

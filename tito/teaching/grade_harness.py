@@ -1,6 +1,6 @@
 """The child side of autograding: runs ONE student notebook's cells inside its sandbox.
 
-tito.grade copies this file into a fresh temporary directory and starts it as
+tito.teaching.grade copies this file into a fresh temporary directory and starts it as
 `python -s -B grade_harness.py job.json`, with the sandbox's isolated copy of `tinytorch` as the only
 PYTHONPATH entry. It imports nothing from tito (tito is not importable there) and only the standard
 library, so it can run from its copy.

@@ -6,18 +6,18 @@ import json
 import time
 from pathlib import Path
 
-from tito.export import ExportError, build_export, generated_state
-from tito.graph import Graph
+from tito.model.devfile import DevFile, DevFileError
+from tito.model.graph import Graph
+from tito.steps.export import ExportError, build_export, generated_state
+from tito.steps.generated import write_atomic
 
 STATUS_DIR = Path(".tito") / "status"
 
 
 def record_test_result(root: Path, key: str, passed: bool, summary: str) -> None:
     """Remember the last `test:<key>` outcome for the status table (informational, not a build input)."""
-    folder = Path(root) / STATUS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     record = {"passed": passed, "summary": summary.strip()[-200:], "when": time.strftime("%Y-%m-%d %H:%M")}
-    (folder / f"test-{key}.json").write_text(json.dumps(record))
+    write_atomic(Path(root) / STATUS_DIR / f"test-{key}.json", json.dumps(record).encode("utf-8"))
 
 
 def export_status(module, graph: Graph) -> str:
@@ -25,8 +25,8 @@ def export_status(module, graph: Graph) -> str:
     if state != "current":
         return state
     try:
-        expected = build_export(module, graph)
-    except ExportError:
+        expected = build_export(DevFile.of(module), graph)
+    except (DevFileError, ExportError):
         return "dev file has errors"
     return "current" if module.export_file.read_text(encoding="utf-8") == expected else "stale"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from tito.files import write_atomic
-from tito.memory import now, read_json, write_json
+from tito.steps.generated import write_atomic
+from tito.steps.memory import now, read_json, write_json
 
 GROWTH_FLAG = 0.10  # flag a peak that grew by more than 10% since the previous build
 HISTORY_LIMIT = 100

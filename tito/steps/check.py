@@ -1,7 +1,7 @@
 """`check:<key>`: everything that can be known about a dev file without exporting it.
 
 Directives, cell metadata, syntax of exported cells and import order (the export's own checks),
-NBGrader's rules (tito.nbgrader), and the house rule that a module measures itself: a
+NBGrader's rules (tito.steps.nbgrader), and the house rule that a module measures itself: a
 `## Systems Analysis` section with at least one `analyze_*` function that the file calls.
 Nothing is written.
 """
@@ -11,32 +11,39 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tito.export import ExportError, build_export
-from tito.graph import Graph
-from tito.modules import MODULE_DIR_RE, SOURCE_DIR, discover, find_module, misnamed_module_folders, read_cells
-from tito.nbgrader import validate
+from tito.model.devfile import DevFile, DevFileError
+from tito.model.graph import Graph
+from tito.model.layout import MODULE_DIR_RE, SOURCE_DIR, discover, misnamed_module_folders
+from tito.steps.export import ExportError, build_export, package_code, public_names
+from tito.steps.nbgrader import duplicate_public_names, validate
 
 ANALYSIS_HEADING = "## Systems Analysis"
 
 
 def module_errors(root: Path, key: str) -> list[str]:
-    """Every problem in one module's dev file, as `file:line: message` lines, without repeats."""
+    """Every problem in one module's dev file, as `file:line: message` lines, without repeats.
+
+    The file is read and parsed once; the export's checks, NBGrader's rules and the Systems Analysis
+    rule all look at that one DevFile.
+    """
     graph = Graph.load(root)
-    module = find_module(root, key)
-    path = module.dev_file.relative_to(root)
+    try:
+        dev = DevFile.of(graph.module(key))
+    except DevFileError as error:
+        return [str(error)]
     errors: list[str] = []
     try:
-        build_export(module, graph)
+        build_export(dev, graph)
     except ExportError as error:
         errors += error.messages
-    cells = read_cells(module.dev_file)
-    errors += validate(path, cells)
-    errors += systems_analysis_errors(path, cells)
+    errors += validate(dev)
+    errors += systems_analysis_errors(dev)
     return list(dict.fromkeys(errors))
 
 
-def systems_analysis_errors(path: Path, cells) -> list[str]:
+def systems_analysis_errors(dev: DevFile) -> list[str]:
     """The `## Systems Analysis` section exists and runs at least one `analyze_*` function it defines."""
+    path, cells = dev.path, dev.cells
     headings = [i for i, c in enumerate(cells) if c.kind == "markdown"
                 and any(line.strip().startswith(ANALYSIS_HEADING) for line in c.source.splitlines())]
     if not headings:
@@ -112,4 +119,32 @@ def check_layout(root: str):
     errors = layout_errors(root)
     if errors:
         return TaskFailed("\n".join(errors) + "\nRename the folders, then run `doit check`.")
+    return None
+
+
+# --- across modules -------------------------------------------------------------------------------
+
+
+def module_public_names(dev: DevFile) -> list[str]:
+    """The public names that a dev file's `#| export` cells define, as the export computes them."""
+    try:
+        return public_names("\n\n".join(package_code(cell.source) for cell in dev.exported_cells))
+    except SyntaxError:
+        return []  # check:NN reports the syntax error with its line; nothing to compare here
+
+
+def check_public_names(root: str):
+    """doit action for `check:public-names`: no public name is exported by two modules."""
+    from doit.exceptions import TaskFailed
+
+    exports = {}
+    for module in discover(Path(root)):
+        try:
+            exports[module.key] = module_public_names(DevFile.of(module))
+        except DevFileError:
+            exports[module.key] = []  # check:NN names the bad byte; the other modules are still compared
+    problems = duplicate_public_names(exports)
+    if problems:
+        return TaskFailed("\n".join(problems) + f"\n{len(problems)} clash(es). Fix them, then run `doit check`.")
+    print(f"public names: {sum(map(len, exports.values()))} across {len(exports)} modules, no clash")
     return None

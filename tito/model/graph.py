@@ -1,7 +1,7 @@
 """The module dependency graph, derived from the code itself.
 
 Every edge comes from a static `tinytorch.core` import in a dev file, a test file or an example (see
-`tito.modules.scan_core_imports`); nobody maintains a list by hand. A module may import only from
+`tito.model.scan`); nobody maintains a list by hand. A module may import only from
 modules with a smaller number: `order_errors` reports anything else with its file and line.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.modules import EXAMPLES_DIR, Module, discover, scan_core_imports, scan_support_imports
+from tito.model.layout import SUPPORT_DIR, Module, discover, select_module
+from tito.model.scan import scan_core_imports, scan_support_imports
 
 
 @dataclass
@@ -18,19 +19,21 @@ class Graph:
     root: Path
     modules: list[Module]
     by_export: dict[str, Module]  # "layers" -> Module 04_layers
-    imports: dict[str, list]  # module key -> CoreImports of its dev file
 
     @classmethod
     def load(cls, root: Path) -> "Graph":
+        """Discover the modules (each dev file read once) and index them by export name."""
         modules = discover(root)
-        by_export = {m.export_name: m for m in modules}
-        imports = {m.key: scan_core_imports(m.dev_file) for m in modules}
-        return cls(Path(root), modules, by_export, imports)
+        return cls(Path(root), modules, {m.export_name: m for m in modules})
+
+    def module(self, key: str) -> Module:
+        """The module named `key` ("04_layers", "04" or "layers"); LookupError names the known ones."""
+        return select_module(self.modules, key)
 
     def direct_upstream(self, module: Module) -> list[Module]:
         """Modules whose exports this module's dev file imports (itself and unknown names excluded)."""
         found = []
-        for imp in self.imports[module.key]:
+        for imp in module.imports:
             other = self.by_export.get(imp.name)
             if other and other.key != module.key and other not in found:
                 found.append(other)
@@ -49,7 +52,7 @@ class Graph:
 
     def support_files_of(self, path: Path) -> list[Path]:
         """tests/support/*.py helpers that a test file imports: inputs of its task like the file itself."""
-        return scan_support_imports(path, self.root)
+        return scan_support_imports(path, self.root / SUPPORT_DIR)
 
     def exported_files_reached_by(self, path: Path) -> list[Path]:
         return [m.export_file for m in self.modules_reached_by(path)]
@@ -75,7 +78,7 @@ class Graph:
         """`file:line: message` for imports of unknown, same- or higher-numbered modules."""
         errors = []
         rel = module.dev_file.relative_to(self.root)
-        for imp in self.imports[module.key]:
+        for imp in module.imports:
             other = self.by_export.get(imp.name)
             if other is None:
                 known = ", ".join(sorted(self.by_export)) or "none"
@@ -106,8 +109,3 @@ class Graph:
                     visited.add(nxt.key)
                     stack.append((nxt, path + [nxt]))
         return []
-
-
-def example_scripts(root: Path) -> list[Path]:
-    """Every `examples/<name>/train.py`, sorted by name."""
-    return sorted((Path(root) / EXAMPLES_DIR).glob("*/train.py"))

@@ -1,6 +1,6 @@
 """NBGrader metadata: validation (schema version 3) and the student versions of cells.
 
-`validate` implements the rules nbgrader 0.9.6 enforces (see BUILD-NOTES.md, "NBGrader rules"), plus
+`validate` implements the rules nbgrader 0.9.6 enforces (see docs/build-notes.md, "NBGrader rules"), plus
 the house rules of docs/module-format.md, and reports each problem as `path:line: message`:
 
 - metadata problems point at the cell's `# %%` marker line, where the metadata is written;
@@ -19,7 +19,7 @@ import json
 import re
 from pathlib import Path
 
-from tito.modules import Cell, cell_metadata_errors
+from tito.model.devfile import Cell, DevFile, cell_metadata_errors
 
 SCHEMA_VERSION = 3
 REQUIRED_KEYS = ("schema_version", "grade", "locked", "solution")
@@ -29,6 +29,7 @@ ALLOWED_KEYS = {"schema_version", "grade", "locked", "solution", "grade_id", "po
 GRADE_ID_RE = re.compile(r"^[a-zA-Z0-9_\-]*$")
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+SOLUTION_MARKERS = (BEGIN_SOLUTION, END_SOLUTION)  # the export drops these lines, keeping what is between
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 # nbgrader recognises a marker anywhere in a line ("BEGIN SOLUTION" in the line), so we do too: a line
 # such as `# BEGIN SOLUTION` is a marker to nbgrader even though the house spelling has three #.
@@ -39,30 +40,32 @@ HIDDEN_WORDS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 # --- validation -----------------------------------------------------------------------------------
 
 
-def validate(path: Path, cells: list[Cell]) -> list[str]:
+def validate(dev: DevFile, require_metadata: bool = True) -> list[str]:
     """Every NBGrader and house-rule problem in a dev file's cells, as `"{path}:{line}: message"`.
 
-    `path` is printed as given (usually relative to the project root); `cells` come from
-    `tito.modules.read_cells`. An empty list means the file is fine.
+    The path is printed as the DevFile names it (relative to the project root). An empty list means
+    the file is fine. `require_metadata=False` accepts code cells without nbgrader metadata.
     """
+    path, cells = dev.path, dev.cells
     problems: list[tuple[int, str]] = []
     first_use: dict[str, int] = {}  # grade_id -> marker line of the first graded/solution/locked cell
     for cell in cells:
-        problems += _metadata_problems(path, cell, first_use)
+        problems += _metadata_problems(path, cell, first_use, require_metadata)
         problems += _marker_problems(cell)
     # Sorted by line so the report reads top to bottom; a stable sort keeps each line's messages in order.
     problems.sort(key=lambda item: item[0])
     return [f"{path}:{line}: {message}" for line, message in problems]
 
 
-def _metadata_problems(path: Path, cell: Cell, first_use: dict[str, int]) -> list[tuple[int, str]]:
+def _metadata_problems(path: Path, cell: Cell, first_use: dict[str, int],
+                       require_metadata: bool) -> list[tuple[int, str]]:
     line = cell.marker_line or cell.line
     found = [(e.line, e.message) for e in cell_metadata_errors(path, cell)]
     if "incorrectly_encoded_metadata" in cell.metadata:
         return found  # the JSON itself is broken: any further message would only guess
     meta = cell.metadata.get("nbgrader")
     if meta is None:
-        if cell.kind == "code":
+        if cell.kind == "code" and require_metadata:
             found.append((line, 'code cell without nbgrader metadata: the house rule (docs/module-format.md) is '
                                 'that every code cell carries it on its marker line, e.g. `# %% nbgrader={"grade": '
                                 'false, "grade_id": "my-cell", "locked": false, "schema_version": 3, '
@@ -277,7 +280,7 @@ def duplicate_public_names(modules_exports: dict[str, list[str]]) -> list[str]:
     """Public names exported by more than one module, one message per clash.
 
     `modules_exports` maps a module key ("04_layers") to the public names its export defines
-    (`tito.export.public_names`). Imports are not definitions, so re-exporting an import is fine.
+    (`tito.steps.export.public_names`). Imports are not definitions, so re-exporting an import is fine.
     """
     owner: dict[str, str] = {}
     problems = []
@@ -290,28 +293,3 @@ def duplicate_public_names(modules_exports: dict[str, list[str]]) -> list[str]:
             else:
                 owner.setdefault(name, key)
     return problems
-
-
-def module_public_names(cells: list[Cell]) -> list[str]:
-    """The public names that a dev file's `#| export` cells define, as the export computes them."""
-    from tito.export import package_code, public_names
-
-    chunks = [package_code(cell.source) for cell in cells if cell.kind == "code" and cell.exported]
-    try:
-        return public_names("\n\n".join(chunks))
-    except SyntaxError:
-        return []  # check:NN reports the syntax error with its line; nothing to compare here
-
-
-def check_public_names(root: str):
-    """doit action for the global check: no public name is exported by two modules."""
-    from doit.exceptions import TaskFailed
-
-    from tito.modules import discover, read_cells
-
-    exports = {module.key: module_public_names(read_cells(module.dev_file)) for module in discover(Path(root))}
-    problems = duplicate_public_names(exports)
-    if problems:
-        return TaskFailed("\n".join(problems) + f"\n{len(problems)} clash(es). Fix them, then run `doit check`.")
-    print(f"public names: {sum(map(len, exports.values()))} across {len(exports)} modules, no clash")
-    return None

@@ -12,12 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-from tito.modules import find_module
-from tito.status import record_test_result
+from tito.model.layout import find_module
+from tito.steps.status import record_test_result
 
 TEST_TIMEOUT = 900  # seconds; a hung test fails its task instead of hanging the build
 EXAMPLE_TIMEOUT = 1800
 TAIL_LINES = 60
+
+
+def doit_command(root: Path, *args: str) -> list[str]:
+    """The command line that runs `doit ARGS` on the checkout at `root` (tito, conftest, scripts)."""
+    return [sys.executable, "-m", "doit", "-f", str(Path(root) / "dodo.py"), *args]
 
 
 def subprocess_env(root: Path) -> dict:

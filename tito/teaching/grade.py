@@ -42,13 +42,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tito.files import write_atomic
+from tito.model.devfile import DevFile, DevFileError, directives
+from tito.model.layout import find_module
+from tito.steps.export import package_body, package_code
+from tito.steps.generated import write_atomic
+from tito.steps.nbgrader import validate
 
 HARNESS = Path(__file__).resolve().parent / "grade_harness.py"
 MAX_RUNS = 4  # one first run plus up to three re-runs, each after a cell that stopped the process
 STATUSES = ("passed", "failed", "error", "timeout", "memory", "missing")
-DIRECTIVE_LINE_RE = re.compile(r"^\s*#\|")
-EXPORT_DIRECTIVE_RE = re.compile(r"^#\|\s*export\s*$")
 MAGIC_RE = re.compile(r"^(\s*)([%!].*)$")
 
 
@@ -134,21 +136,17 @@ def grade(root: Path, module_key: str, notebooks: list[Path], jobs: int = 1, tim
 
 def load_reference(root: Path, module_key: str) -> Reference:
     """The module's graded test cells and package, or GradingError saying what is missing."""
-    from tito.modules import find_module, read_cells
-    from tito.nbgrader import validate
-
     try:
         module = find_module(root, module_key)
-    except LookupError as error:
+        dev = DevFile.of(module)
+    except (LookupError, DevFileError) as error:
         raise GradingError(str(error)) from None
-    dev_path = module.dev_file.relative_to(root).as_posix()
-    cells = read_cells(module.dev_file)
-    problems = validate(Path(dev_path), cells)
+    dev_path = dev.path.as_posix()
+    problems = validate(dev)
     if problems:
         raise GradingError("\n".join(problems) + f"\nThe dev file is the reference for grading: fix it first "
                            f"(`doit check:{module.key}`).")
-    tests = [TestCell(c.nbgrader["grade_id"], c.nbgrader["points"], c.source, c.line)
-             for c in cells if c.kind == "code" and c.nbgrader.get("grade") is True]
+    tests = [TestCell(c.grade_id, c.nbgrader["points"], c.source, c.line) for c in dev.graded_cells]
     if not tests:
         raise GradingError(f"{dev_path} has no graded cell (\"grade\": true): there is nothing to grade")
     if not module.export_file.is_file():
@@ -235,22 +233,19 @@ def build_sandbox(reference: Reference, sandbox: Path, cells: list[dict]) -> lis
 
 
 def _is_exported(source: str) -> bool:
-    return any(EXPORT_DIRECTIVE_RE.match(line.strip()) for line in source.splitlines())
+    return "export" in directives(source)
 
 
 def student_export(sources: list[str]) -> str:
-    """The student's module file: the same transformation as tito.export (directive lines and solution
-    markers dropped, cells joined by two blank lines), without the generated-file header."""
-    from tito.export import SOLUTION_MARKERS
+    """The student's module file, made by the exporter's own transformation (without its header).
 
-    chunks = []
-    for source in sources:
-        kept = [line for line in source.splitlines()
-                if not DIRECTIVE_LINE_RE.match(line) and line.strip() not in SOLUTION_MARKERS]
-        chunk = "\n".join(kept).strip("\n")
-        if chunk:
-            chunks.append(chunk)
-    return "\n\n\n".join(chunks) + "\n"
+    Code that does not parse still becomes the file (its import then fails with the student's
+    SyntaxError, cell by cell, which is the feedback they need).
+    """
+    try:
+        return package_body(sources)
+    except SyntaxError:
+        return "\n\n\n".join(filter(None, map(package_code, sources))) + "\n"
 
 
 def plan_steps(reference: Reference, notebook: Path, cells: list[dict]) -> tuple[list[dict], set[str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tito.modules import MODULE_DIR_RE, SOURCE_DIR, SUPPORT_DIR, TESTS_DIR, discover
+from tito.model.layout import MODULE_DIR_RE, SOURCE_DIR, SUPPORT_DIR, TESTS_DIR, discover
 
 
 class ScaffoldError(Exception):
@@ -123,7 +123,11 @@ if __name__ == "__main__":
 def progressive_test_text(name: str, uses_tensor: bool, tensor_contract: bool) -> str:
     setup = ("from tinytorch.core.tensor import Tensor\n" if uses_tensor else "")
     value = "Tensor(np.ones(3))" if uses_tensor else "np.ones(3)"
-    contract_import = "\nfrom contract_tensor import tensor_contract  # tests/support/\n" if tensor_contract else ""
+    # The support folder goes on sys.path in the file itself, so it also runs as a plain script.
+    contract_import = ("\nimport sys\nfrom pathlib import Path\n\n"
+                       'sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  '
+                       "# contract_*.py, also when run as a script\n"
+                       "from contract_tensor import tensor_contract  # tests/support/\n") if tensor_contract else ""
     contracts = "tensor_contract" if tensor_contract else ""
     return f'''"""{name} together with the modules it stands on."""
 
