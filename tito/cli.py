@@ -131,11 +131,13 @@ def cmd_package(args) -> int:
 # --- the command tree -------------------------------------------------------------------------------
 
 
-def _command(commands, name: str, run, help: str, examples: list[str], **kwargs) -> argparse.ArgumentParser:
-    """A sub-command whose --help ends with examples."""
+def _command(commands, name: str, run, help: str, examples: list[str], alias: bool = False) -> argparse.ArgumentParser:
+    """A sub-command whose --help ends with examples; an alias says what it is an alias of."""
     epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    if alias:
+        help = f"the same as `tito module {name}`"
     parser = commands.add_parser(name, help=help, description=help, epilog=epilog,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(run=run)
     return parser
 
@@ -143,33 +145,33 @@ def _command(commands, name: str, run, help: str, examples: list[str], **kwargs)
 MODULES_HELP = "modules by key, number or name (04_layers, 04, layers); all when none is named"
 
 
-def _add_export(commands, name: str = "export", **kwargs) -> None:
-    parser = _command(commands, name, cmd_export, "export dev files to tinytorch/core/ (doit export:NN)",
+def _add_export(commands, alias: bool = False) -> None:
+    parser = _command(commands, "export", cmd_export, "export dev files to tinytorch/core/ (doit export:NN)",
                       ["tito module export 04_layers", "tito module export            # every module",
-                       "tito module export 04 --discard-edits"], **kwargs)
+                       "tito module export 04 --discard-edits"], alias)
     parser.add_argument("modules", nargs="*", help=MODULES_HELP)
     parser.add_argument("--discard-edits", action="store_true",
                         help="throw away hand edits of the generated files (a copy goes to .tito/discarded/)")
 
 
-def _add_test(commands, name: str = "test", **kwargs) -> None:
-    parser = _command(commands, name, cmd_test, "export and test modules (doit test:NN [integrate:NN])",
+def _add_test(commands, alias: bool = False) -> None:
+    parser = _command(commands, "test", cmd_test, "export and test modules (doit test:NN [integrate:NN])",
                       ["tito module test 04_layers", "tito module test 04 --integrate",
-                       "tito module test --all        # every module and integration test"], **kwargs)
+                       "tito module test --all        # every module and integration test"], alias)
     parser.add_argument("modules", nargs="*", help="modules by key, number or name (04_layers, 04, layers)")
     parser.add_argument("--integrate", action="store_true", help="also run their progressive tests")
     parser.add_argument("--all", action="store_true", help="every module's tests and every integration test")
 
 
-def _add_check(commands, name: str = "check", **kwargs) -> None:
-    parser = _command(commands, name, cmd_check, "validate dev files: metadata, directives, imports (doit check:NN)",
-                      ["tito module check 04_layers", "tito module check             # every module"], **kwargs)
+def _add_check(commands, alias: bool = False) -> None:
+    parser = _command(commands, "check", cmd_check, "validate dev files: metadata, directives, imports (doit check:NN)",
+                      ["tito module check 04_layers", "tito module check             # every module"], alias)
     parser.add_argument("modules", nargs="*", help=MODULES_HELP)
 
 
-def _add_release(commands, name: str = "release", **kwargs) -> None:
-    parser = _command(commands, name, cmd_release, "write student notebooks to modules/release/ (doit release:NN)",
-                      ["tito module release 04_layers", "tito module release 04 --discard-edits"], **kwargs)
+def _add_release(commands, alias: bool = False) -> None:
+    parser = _command(commands, "release", cmd_release, "write student notebooks to modules/release/ (doit release:NN)",
+                      ["tito module release 04_layers", "tito module release 04 --discard-edits"], alias)
     parser.add_argument("modules", nargs="*", help=MODULES_HELP)
     parser.add_argument("--discard-edits", action="store_true",
                         help="throw away hand edits of release notebooks (a copy goes to .tito/discarded/)")
@@ -181,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  tito module export 04_layers\n  tito module test 04_layers --integrate\n"
                "  tito module status\n  tito grade submissions/*.ipynb --module 04_layers --jobs 2",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{module,grade,package}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{module,grade,package,test,check,release}")
 
     module = _command(commands, "module", None, "work on modules: export, test, check, release, status, new",
                       ["tito module export 04_layers", "tito module status"])
@@ -210,10 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     _command(commands, "package", cmd_package, "build the tinytorch wheel and import it from a fresh venv",
              ["tito package"])
 
-    # Older spellings, kept as aliases of `tito module ...` (not listed in the overview).
-    _add_test(commands)
-    _add_check(commands)
-    _add_release(commands)
+    # Older spellings, kept as aliases of `tito module ...`.
+    _add_test(commands, alias=True)
+    _add_check(commands, alias=True)
+    _add_release(commands, alias=True)
     return parser
 
 

@@ -77,6 +77,34 @@ def test_unknown_module_names_are_reported_with_the_known_ones(tree):
     assert not EXECUTED_RE.findall(result.output)
 
 
+def _every_command(parser, prefix=()):
+    """(words, parser) for every command of the tito tree, sub-commands included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name), sub
+                yield from _every_command(sub, (*prefix, name))
+
+
+def test_every_command_has_an_example_in_its_help():
+    from tito.cli import build_parser
+
+    commands = dict(_every_command(build_parser()))
+    assert {("module", "export"), ("module", "test"), ("module", "status"), ("grade",), ("test",)} <= set(commands)
+    for words, parser in commands.items():
+        assert "examples:\n  tito " in parser.format_help(), " ".join(words)
+
+
+def test_old_spellings_are_aliases_of_the_module_commands():
+    from tito.cli import build_parser, cmd_check, cmd_release, cmd_test
+
+    parser = build_parser()
+    assert parser.parse_args(["test", "04"]).run is parser.parse_args(["module", "test", "04"]).run is cmd_test
+    assert parser.parse_args(["check"]).run is cmd_check
+    assert parser.parse_args(["release", "--discard-edits"]).run is cmd_release
+
 if __name__ == "__main__":
     import sys
 
