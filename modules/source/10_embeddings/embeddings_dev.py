@@ -189,7 +189,25 @@ test_unit_char_tokenizer()
 # **Backward.** `output[b, s]` is a copy of row `ids[b, s]`, so the gradient of that row is the sum of the
 # output gradients of every position holding that id. A token that appears three times gets three
 # contributions. `weight_grad[ids] += grad` would be wrong: with repeated indices NumPy's fancy assignment
-# keeps only the last write. `np.add.at(weight_grad, ids, grad)` accumulates every occurrence.
+# keeps only the last write. `np.add.at(weight_grad, ids, grad)` accumulates every occurrence, correctly
+# but slowly: it is an unbuffered loop that handles one element at a time.
+#
+# **A faster sum: sort, then add runs.** Profiling the character transformer of module 16 (15_profiling's
+# tools) found `np.add.at` taking about 0.9 ms of a 30 ms training step, for only 2,048 ids of 64 floats.
+# Sorting the ids puts all occurrences of one id next to each other; `np.add.reduceat(rows, starts)` then
+# sums each run of equal ids in one vectorized call, and the sums go to their rows with one fancy
+# assignment (each id appears once there, so nothing is lost):
+#
+# ```
+# ids (flattened)  [3, 1, 3, 0, 1, 3]       order = argsort(ids, kind="stable") = [3, 1, 4, 0, 2, 5]
+# sorted ids       [0, 1, 1, 3, 3, 3]       runs start at [0, 1, 3]
+# d_weight[[0, 1, 3]] = add.reduceat(grad[order], [0, 1, 3])   one sum per distinct id
+# ```
+#
+# Measured on that batch (ids (32, 64) over 49 characters, 64 features): `np.add.at` 0.90 ms, sort +
+# `reduceat` 0.13 ms, the same gradient to float32 round-off. The sort costs O(n log n) in the number of
+# ids and nothing in the vocabulary size, so it also suits vocabularies of 50,000 words (a one-hot matrix
+# product would be as fast here but cost V·n memory there).
 #
 # Most rows get **no** gradient in a given batch (only the ids that occur), which is why the gradient of an
 # embedding is called sparse; we measure how sparse in the Systems Analysis.
@@ -245,8 +263,16 @@ class Embedding(Module):
 
         def backward(grad):
             d_weight = np.zeros_like(weight.data)
-            # add.at accumulates repeated ids; `d_weight[ids] += grad` would keep only one of them
-            np.add.at(d_weight, ids.reshape(-1), grad.reshape(-1, weight.data.shape[1]))
+            flat = ids.reshape(-1)
+            if flat.size == 0:
+                return (d_weight,)
+            # Sum the gradient rows of equal ids: sort the ids once (a stable sort keeps each id's rows in
+            # order), then add every run of equal ids with one vectorized np.add.reduceat.
+            order = np.argsort(flat, kind="stable")
+            sorted_ids = flat[order]
+            starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])   # where each run begins
+            rows = grad.reshape(-1, weight.data.shape[1])[order]
+            d_weight[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)
             return (d_weight,)
 
         return record_op(out, (weight,), backward, name="embedding")
