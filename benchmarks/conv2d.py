@@ -101,13 +101,13 @@ def _tinytorch_step(layer, x, grad_out):
 def naive_conv_forward_backward(x, w, b, grad_out, padding):
     """Forward and backward of a stride-1 convolution, one multiply-add per loop iteration."""
     N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
+    F, _, kh, kw = w.shape  # F filters (output channels)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     Ho, Wo = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
-    out = np.zeros((N, O, Ho, Wo), dtype=x.dtype)
+    out = np.zeros((N, F, Ho, Wo), dtype=x.dtype)
     dxp, dw, db = np.zeros_like(xp), np.zeros_like(w), np.zeros_like(b)
     for n in range(N):
-        for o in range(O):
+        for o in range(F):
             for y in range(Ho):
                 for xx in range(Wo):
                     total = b[o]

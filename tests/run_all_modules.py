@@ -109,7 +109,8 @@ def run_module(root: Path, key: str, folder: Path) -> Row:
 
 def export_all(root: Path) -> tuple[bool, str]:
     """Bring every export up to date (`doit export orphans`), as the root conftest does."""
-    done = subprocess.run(doit_command(root, "export", "orphans"), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(doit_command(root, "export", "orphans"), cwd=root, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     return done.returncode == 0, done.stdout
 
 

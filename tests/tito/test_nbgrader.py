@@ -2,8 +2,8 @@
 hidden-test removal and the cross-module public-name check.
 
 Each dev file is written to a temporary folder and read with tito.model.devfile.DevFile, exactly as the
-build reads a real one. Line numbers in the assertions count from the file's first line; `problems` separates cells with a
-blank line, so a two-line cell is followed by the next marker three lines further down.
+build reads a real one. Line numbers in the assertions count from the file's first line; `problems`
+separates cells with a blank line, so a two-line cell is followed by the next marker three lines further down.
 """
 
 import json
@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from tito.model.devfile import DevFile
+from tito.steps.check import module_public_names
 from tito.steps.nbgrader import (
     clear_solutions,
     duplicate_public_names,
     remove_hidden_tests,
     validate,
 )
-from tito.steps.check import module_public_names
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHOWN = Path("modules/source/09_x/x_dev.py")  # the path as the messages print it
@@ -321,7 +321,7 @@ def test_nbgrader_agrees_on_the_fixtures(tmp_path):
         assert problems(tmp_path, text), what
         cell = DevFile.read(tmp_path / "x_dev.py").cells[0]
         nb_cell = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": cell.nbgrader})
-        with pytest.raises(Exception):  # nbgrader's own ValidationError, or jsonschema's for the schema
+        with pytest.raises(Exception):  # noqa: B017 (nbgrader's own ValidationError, or jsonschema's)
             validator.validate_cell(nb_cell)
 
 

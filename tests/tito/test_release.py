@@ -153,7 +153,8 @@ def test_nbgrader_accepts_the_release(project):
     pytest.importorskip("nbgrader")
     from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
 
-    MetadataValidatorV3().validate_nb(nbformat.reads(release_notebook(DevFile.read(dev(project))).decode(), as_version=4))
+    notebook = nbformat.reads(release_notebook(DevFile.read(dev(project))).decode(), as_version=4)
+    MetadataValidatorV3().validate_nb(notebook)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@
 #| default_exp core.training
 #| export
 import numbers
-import sys
 import time
 
 import numpy as np
