@@ -6,16 +6,23 @@ Every task is a plain dict whose actions are module-level functions given as `(f
 
 Loading this file reads the dev files' text with regular expressions and imports nothing heavy.
 This is the front: it imports the model (tito.model) and the build steps (tito.steps).
+
+Loading it also starts the build (`_start_build`, below): doit imports the dodo file before it opens
+its database, so this is where a second build waits for the first (tito.steps.lock) and where a damaged
+database is moved aside (tito.steps.statedb).
 """
 
 from __future__ import annotations
 
 import functools
+import shlex
+import sys
 from pathlib import Path
 
 from tito.model.graph import Graph
 from tito.model.layout import REPORTS_DIR, example_scripts
-from tito.steps.check import check_layout, check_module, check_public_names, layout_is_ok
+from tito.steps import lock, statedb
+from tito.steps.check import check_example, check_layout, check_module, check_public_names, files_run_with, layout_is_ok
 from tito.steps.export import export_is_current, export_module
 from tito.steps.inputs import inputs_unchanged, snapshot_inputs
 from tito.steps.lint import lint, lint_configured, linted_files
@@ -23,8 +30,22 @@ from tito.steps.memory import REPORT_FILES, memray_available, profile_script
 from tito.steps.notebooks import release_is_current, release_module
 from tito.steps.orphans import no_orphans, remove_orphan_files
 from tito.steps.package import build_and_check, wheel_path
+from tito.steps.progress import (
+    RECORD,
+    check_student_module,
+    is_student_repo,
+    skipped,
+    sync_paired_notebooks,
+    waiting_is_over,
+)
 from tito.steps.report import build_report
-from tito.steps.runner import run_example, run_module_tests, run_pytest_file
+from tito.steps.runner import (
+    run_example,
+    run_module_tests,
+    run_pytest_file,
+    run_student_file,
+    run_student_module_tests,
+)
 
 DOIT_CONFIG = {
     "backend": "sqlite3",  # transactional: a killed build never leaves an unreadable database
@@ -50,11 +71,71 @@ PROFILER_SOURCES = [STEPS / "memory.py", STEPS / "generated.py"]
 # the task runs makes the next build run it again, instead of being recorded as done.
 SNAPSHOT = (snapshot_inputs, [])
 SNAPSHOT_CHECK = (inputs_unchanged, [])
+# A student repository (tinytorch-course.json at the root, see tito.steps.progress) builds the learner's
+# code on the same graph; these families do not run there, and say why.
+STUDENT_SKIPS = {
+    "profile": "memory reports profile the course's reference code; `python modules/source/NN_name/name_dev.py` "
+               "runs your module's Systems Analysis",
+    "report": "it summarises the memory profiles, which a student repository does not run",
+    "release": "the dev files here already are the student versions; open one as a notebook with "
+               "`tito module notebook NN_name`",
+    "check:lint": "ruff checks the course's own code; your code is yours to style",
+}
+STUDENT_SOURCES = [STEPS / "progress.py"]
+
+
+def _student(root: Path) -> bool:
+    return is_student_repo(root)
+
+
+def _skipped_task(root: Path, family: str, name: str | None = "skipped") -> dict:
+    """A task that only says why `family` does not run in a student repository (once per course record)."""
+    task = {"doc": f"skipped in a student repository: {STUDENT_SKIPS[family]}",
+            "file_dep": [str(root / RECORD)], "actions": [(skipped, [family, STUDENT_SKIPS[family]])]}
+    return {"name": name, **task} if name else task
+
+
+def _waits(root: Path) -> list:
+    """In a student repository, a task that waited for a module runs again once that module is started."""
+    return [(waiting_is_over, [str(root)])] if _student(root) else []
 
 
 def _root() -> Path:
     # doit changes into the dodo file's folder before loading it: that folder is the project root.
     return Path.cwd()
+
+
+def _start_build(argv: list[str]) -> None:
+    """Before doit opens its database: one build at a time in this checkout, and a database it can read.
+
+    A command that may change something waits for the build lock (held until this process ends), then
+    moves a damaged database aside and makes a failure to save the state a clear, failed build.
+    Read-only commands (`doit list`, `info`, ...) neither wait nor hold the lock; they repair a damaged
+    database only when no build is running (a running build has repaired it already).
+    """
+    root, args = _root(), argv[1:]
+    command_line = shlex.join(["doit", *args])
+    dep_file = _dep_file(args)
+    if lock.is_read_only(args):
+        if statedb.damage(root / dep_file) and lock.try_acquire(root, command_line):
+            statedb.repair(root, dep_file)
+        return
+    if lock.acquire(root, command_line, lock.lock_timeout()):
+        statedb.repair(root, dep_file)
+        statedb.guard_state_saving(dep_file)
+
+
+def _dep_file(args: list[str]) -> str:
+    """doit's database file: `--db-file` when given, else DOIT_CONFIG's."""
+    for index, arg in enumerate(args):
+        if arg == "--db-file" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--db-file="):
+            return arg.split("=", 1)[1]
+    return DOIT_CONFIG["dep_file"]
+
+
+_start_build(sys.argv)
 
 
 def _graph() -> Graph:
@@ -64,6 +145,8 @@ def _graph() -> Graph:
 @functools.lru_cache(maxsize=4)
 def _load_graph(root: Path) -> Graph:
     # Every task creator needs the graph; scanning the files once per doit run is enough.
+    if _student(root) and not lock.is_read_only(sys.argv[1:]):
+        sync_paired_notebooks(root)  # a learner's notebook edits reach the dev file before anything reads it
     return Graph.load(root)
 
 
@@ -79,13 +162,22 @@ def task_check():
     """Validate each dev file: metadata, directives, solution markers, imports (writes nothing)."""
     root = _root()
     graph = _graph()
+    student = _student(root)
+    checker, record = (check_student_module, [root / RECORD, *STUDENT_SOURCES]) if student else (check_module, [])
     for module in graph.modules:
         yield {
             "name": module.key,
-            "doc": f"validate {_rel(module.dev_file)}",
-            "file_dep": _paths([module.dev_file, *CHECKER_SOURCES]),
-            "actions": [SNAPSHOT, (check_module, [str(root), module.key])],
+            "doc": f"validate {_rel(module.dev_file)} (and that its test files are UTF-8)",
+            "file_dep": _paths([module.dev_file, *files_run_with(graph, module), *CHECKER_SOURCES, *record]),
+            "actions": [SNAPSHOT, (checker, [str(root), module.key])],
             "uptodate": [SNAPSHOT_CHECK],
+        }
+    for script in example_scripts(root):
+        yield {
+            "name": f"example:{script.parent.name}",
+            "doc": f"{_rel(script)} is UTF-8; imports the graph cannot follow are named",
+            "file_dep": _paths([script, *graph.support_files_of(script), *CHECKER_SOURCES]),
+            "actions": [(check_example, [str(root), _rel(script)])],
         }
     yield {
         "name": "public-names",
@@ -93,7 +185,9 @@ def task_check():
         "file_dep": _paths([*(m.dev_file for m in graph.modules), *CHECKER_SOURCES]),
         "actions": [(check_public_names, [str(root)])],
     }
-    if lint_configured(root):  # a tree without [tool.ruff] in pyproject.toml (a fixture, say) has no lint task
+    if student:
+        yield _skipped_task(root, "check:lint", "lint")
+    elif lint_configured(root):  # a tree without [tool.ruff] in pyproject.toml (a fixture, say) has no lint task
         yield {
             "name": "lint",
             "doc": "ruff over tito, tests, examples, benchmarks and the dev files (pyproject.toml [tool.ruff])",
@@ -127,8 +221,9 @@ def task_test():
     """Run each module's inline tests (the dev file) and its test files against the export."""
     root = _root()
     graph = _graph()
+    student = _student(root)
     for module in graph.modules:
-        exports = [m.export_file for m in [module, *graph.upstream(module)]]
+        exports = [m.export_file for m in [module, *graph.modules_run_by(module)]]
         helpers = []
         for test_file in module.test_files:
             exports += graph.exported_files_reached_by(test_file)
@@ -137,9 +232,9 @@ def task_test():
             "name": module.key,
             "doc": f"inline tests and {len(module.test_files)} test file(s) of {module.key}",
             "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *helpers, *exports,
-                                              *RUNNER_SOURCES])),
-            "actions": [SNAPSHOT, (run_module_tests, [str(root), module.key])],
-            "uptodate": [SNAPSHOT_CHECK],
+                                              *RUNNER_SOURCES, *(STUDENT_SOURCES if student else [])])),
+            "actions": [SNAPSHOT, (run_student_module_tests if student else run_module_tests, [str(root), module.key])],
+            "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
         }
 
 
@@ -156,9 +251,11 @@ def task_integrate():
             "name": module.key,
             "doc": f"{_rel(test_file)}",
             "file_dep": _paths([test_file, *graph.support_files_of(test_file),
-                                *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES]),
-            "actions": [SNAPSHOT, (run_pytest_file, [str(root), _rel(test_file), f"integrate:{module.key}"])],
-            "uptodate": [SNAPSHOT_CHECK],
+                                *graph.exported_files_reached_by(test_file), *RUNNER_SOURCES,
+                                *(STUDENT_SOURCES if _student(root) else [])]),
+            "actions": [SNAPSHOT, (run_student_file if _student(root) else run_pytest_file,
+                                   [str(root), _rel(test_file), f"integrate:{module.key}"])],
+            "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
         }
 
 
@@ -171,9 +268,11 @@ def task_example():
         yield {
             "name": name,
             "doc": f"{_rel(script)}",
-            "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES]),
-            "actions": [SNAPSHOT, (run_example, [str(root), _rel(script), f"example:{name}"])],
-            "uptodate": [SNAPSHOT_CHECK],
+            "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES,
+                                *(STUDENT_SOURCES if _student(root) else [])]),
+            "actions": [SNAPSHOT, (run_student_file if _student(root) else run_example,
+                                   [str(root), _rel(script), f"example:{name}"])],
+            "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
             "verbosity": 2,  # training progress streams as it happens
         }
 
@@ -186,7 +285,7 @@ def _profile_targets(folder: Path) -> list[str]:
 def _profiles(root: Path, graph: Graph):
     """(label, script, report folder, exported files the script reaches) for every profile task."""
     for module in graph.modules:
-        exports = [m.export_file for m in graph.upstream(module)]
+        exports = [m.export_file for m in graph.modules_run_by(module)]
         yield module.key, module.dev_file, module.report_dir, exports
     for script in example_scripts(root):
         folder = root / REPORTS_DIR / "examples" / script.parent.name
@@ -196,6 +295,9 @@ def _profiles(root: Path, graph: Graph):
 def task_profile():
     """Run each dev file and each example under memray: reports/<name>/ (capture, flame graph, stats)."""
     root = _root()
+    if _student(root):
+        yield _skipped_task(root, "profile")
+        return
     for label, script, folder, exports in _profiles(root, _graph()):
         yield {
             "name": label,
@@ -210,6 +312,8 @@ def task_profile():
 def task_report():
     """reports/index.html and summary.json: every profile's numbers, a chart, the change since last build."""
     root = _root()
+    if _student(root):
+        return _skipped_task(root, "report", None)
     stats = [folder / "stats.json" for _, _, folder, _ in _profiles(root, _graph())]
     reports = root / REPORTS_DIR
     return {
@@ -223,6 +327,9 @@ def task_report():
 def task_release():
     """Student notebooks: modules/release/NN_name/name.ipynb, solutions replaced by stubs."""
     root = _root()
+    if _student(root):
+        yield _skipped_task(root, "release")
+        return
     for module in _graph().modules:
         yield {
             "name": module.key,

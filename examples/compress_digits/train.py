@@ -27,8 +27,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402  (after the thread settings, which NumPy reads when it loads)
 
 from tinytorch.core.autograd import no_grad  # noqa: E402
-from tinytorch.core.compression import (MaskedOptimizer, magnitude_prune, model_size_bytes,  # noqa: E402
-                                        prunable_parameters, quantize_model, sparsity)
+from tinytorch.core.compression import (  # noqa: E402
+    MaskedOptimizer,
+    magnitude_prune,
+    model_size_bytes,
+    prunable_parameters,
+    quantize_model,
+    sparsity,
+)
 from tinytorch.core.dataloader import DataLoader, TensorDataset  # noqa: E402
 from tinytorch.core.networks import create_mlp  # noqa: E402
 from tinytorch.core.optimizers import Adam, StepLR  # noqa: E402
@@ -41,6 +47,8 @@ INT8_MAX_DROP = 0.01
 MIN_WEIGHT_RATIO = 3.9
 SPARSITY = 0.8
 EPOCHS, FINETUNE_EPOCHS, BATCH_SIZE = 30, 10, 64
+# TINYTORCH_SEED sets the split, initial weights, shuffling (tests/seed_sweep.py --examples varies it)
+SEED = int(os.environ.get("TINYTORCH_SEED", "0"))
 
 
 def load_digits_split(test_fraction=0.2, seed=0):
@@ -63,8 +71,8 @@ def load_digits_split(test_fraction=0.2, seed=0):
 
 
 def main():
-    X_train, y_train, X_test, y_test = load_digits_split()
-    train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=BATCH_SIZE, shuffle=True, seed=0)
+    X_train, y_train, X_test, y_test = load_digits_split(seed=SEED)
+    train_loader = DataLoader(TensorDataset(X_train, y_train), batch_size=BATCH_SIZE, shuffle=True, seed=SEED)
     test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=256)   # validation lines only
     print(f"digits: {len(X_train)} training and {len(X_test)} test images")
 
@@ -74,7 +82,7 @@ def main():
 
     # 1. the float32 model, trained as in examples/digits_mlp
     start = time.perf_counter()
-    model = create_mlp(64, [128, 64], 10, seed=0)
+    model = create_mlp(64, [128, 64], 10, seed=SEED)
     optimizer = Adam(model.parameters(), lr=0.002)
     Trainer(model, optimizer, CrossEntropyLoss(), metrics=[Accuracy()],
             scheduler=StepLR(optimizer, step_size=10, gamma=0.5)).fit(train_loader, EPOCHS, val_loader=test_loader,

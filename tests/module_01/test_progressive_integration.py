@@ -5,10 +5,19 @@ activations, losses and attention will, and compare the results with plain NumPy
 """
 
 import numpy as np
+import pytest
 
 from tinytorch.core.tensor import Tensor
 
-RNG = np.random.default_rng(1)
+RNG = np.random.default_rng(1)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(rng):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global RNG
+    RNG = rng
 
 
 def numpy_softmax(x, axis=-1):
@@ -102,5 +111,6 @@ def test_mixing_numpy_python_and_tensors_keeps_tensor_type_and_dtype():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

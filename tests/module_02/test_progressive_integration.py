@@ -3,14 +3,15 @@
 No try/except around imports and no skips: if module 01 is broken, these tests fail.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tinytorch.core.autograd import Variable, check_gradients, no_grad, record_op
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 
@@ -111,6 +112,11 @@ def test_float64_gradcheck_of_a_composite_function():
         return -log_probs[np.arange(5), labels].mean()
 
     params = [Variable(rng.standard_normal(shape)) for shape in [(4, 6), (6,), (6, 3), (3,)]]
+    # h * (h > 0) has a kink at h = 0, where a central difference (eps 1e-6) disagrees with backward(): move
+    # the bias until all 30 pre-activations are 1e-3 away (about 1 draw in 90 needs it). The max only shifts
+    # the logits: the loss does not depend on it.
+    while np.abs(x.data @ params[0].data + params[1].data).min() < 1e-3:
+        params[1].data = params[1].data + rng.normal(0.0, 0.01, params[1].shape)
     assert check_gradients(loss_fn, *params)
     assert all(p.grad is None for p in params)
 
@@ -165,5 +171,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -4,6 +4,9 @@ Everything here uses the real lower modules, so a broken Tensor operator or a br
 02 fails these tests even when the activations themselves are right.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,14 +14,12 @@ from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
-def test_two_layer_network_by_hand_gradients_checked():
+def test_two_layer_network_by_hand_gradients_checked(away_from_kinks):
     """softmax(relu(x W1 + b1) W2 + b2) built from Variable ops and activations: every gradient checked."""
     rng = np.random.default_rng(0)
     x = Variable(rng.normal(size=(5, 3)), requires_grad=True)
@@ -30,8 +31,8 @@ def test_two_layer_network_by_hand_gradients_checked():
     def net(x, w1, b1, w2, b2):
         return Softmax()(ReLU()(x @ w1 + b1) @ w2 + b2)
 
-    hidden = x.data @ w1.data + b1.data
-    assert np.abs(hidden).min() > 1e-3, "pick data away from ReLU's kink for finite differences"
+    away_from_kinks(net, x, w1, b1, w2, b2)   # no pre-activation near ReLU's kink (conftest)
+    assert np.abs(x.data @ w1.data + b1.data).min() >= 1e-4
     check_gradients(net, x, w1, b1, w2, b2)
 
 
@@ -78,7 +79,7 @@ def test_logistic_regression_gradient_descent_learns_separable_data():
     assert np.mean(predictions == (y > 0.5)) > 0.95
 
 
-def test_activations_chain_and_reuse_in_one_graph():
+def test_activations_chain_and_reuse_in_one_graph(away_from_kinks):
     """A Variable used by several activations: gradients from every path add up."""
     rng = np.random.default_rng(3)
     x = Variable(rng.normal(size=(3, 4)), requires_grad=True)
@@ -86,6 +87,7 @@ def test_activations_chain_and_reuse_in_one_graph():
     def f(x):
         return Tanh()(x) * Sigmoid()(x) + GELU()(x) - GELU(approximate="tanh")(x * 2.0) + ReLU()(x + 3.0)
 
+    away_from_kinks(f, x)   # x + 3 away from ReLU's kink (conftest)
     check_gradients(f, x)
 
 

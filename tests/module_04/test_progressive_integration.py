@@ -3,6 +3,9 @@
 Uses the real Tensor, Variable and activations, so a broken lower module fails here.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,12 +14,10 @@ from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.layers import Dense, Dropout, Module
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def linear_regression_data(seed=0, n=200):

@@ -4,6 +4,9 @@ Optimizers arrive in module 09, so the updates here are written out: p.data -= l
 real Tensor, Variable, activations and Dense are used throughout; a broken lower module fails here.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,13 +16,11 @@ from tinytorch.core.layers import Dense, Dropout
 from tinytorch.core.networks import MLP, Sequential, create_mlp, load_parameters, save_parameters
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def sgd_step(model, lr):

@@ -5,6 +5,9 @@ Small but real CNN pipelines built from the lower modules' actual classes (no mo
 operation, gradient rule, activation or Dense layer makes these tests fail.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,14 +18,12 @@ from tinytorch.core.networks import Sequential
 from tinytorch.core.spatial import AvgPool2D, Conv2D, Flatten, MaxPool2D, avg_pool2d, flatten
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 class SmallCNN(Module):
@@ -83,12 +84,13 @@ def test_backward_reaches_every_parameter():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_whole_cnn_gradients_match_finite_differences():
+def test_whole_cnn_gradients_match_finite_differences(away_from_kinks):
     """check_gradients through Conv2D -> ReLU -> MaxPool2D -> flatten -> Dense, in float64."""
     model = SmallCNN(seed=3)
     for p in model.parameters():
         p.data = p.data.astype(np.float64)
     x = Variable(np.random.default_rng(4).standard_normal((2, 1, 6, 6)))
+    away_from_kinks(lambda a, *params: model(a), x, *model.parameters())  # ReLU and max-pool kinks: see the conftest
     check_gradients(lambda a, *params: model(a), x, *model.parameters())
 
 
@@ -132,8 +134,11 @@ def test_conv_then_tensor_ops_global_average():
 
 def test_cnn_learns_bars_with_plain_gradient_descent():
     """A few steps of hand-written gradient descent on an MSE loss separate vertical from horizontal bars."""
+    # The recipe was 60 steps at lr 0.5 on 64 images: 12% of draws missed (at that rate ReLUs die for good, and
+    # 64 images teach some bar positions poorly). 250 steps at lr 0.2 on 256 images: all of 300 draws reached
+    # 100% on 1024 test images, with the loss at most 0.09 of where it began.
     model = SmallCNN(seed=7)
-    x, labels = bars(64, seed=8)
+    x, labels = bars(256, seed=8)
     target = np.eye(2, dtype=np.float32)[labels]
     data = Variable(x, requires_grad=False)
 
@@ -142,12 +147,12 @@ def test_cnn_learns_bars_with_plain_gradient_descent():
         return (diff * diff).mean()
 
     first = float(loss_fn().data)
-    for _ in range(60):
+    for _ in range(250):
         loss = loss_fn()
         model.zero_grad()
         loss.backward()
         for p in model.parameters():
-            p.data = p.data - 0.5 * p.grad.data
+            p.data = p.data - 0.2 * p.grad.data
     final = float(loss_fn().data)
     assert final < 0.5 * first, f"loss went from {first:.4f} to {final:.4f}"
 
@@ -179,5 +184,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

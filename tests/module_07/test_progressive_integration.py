@@ -4,15 +4,13 @@ Everything here uses the real Tensor, Variable, activations, Dense, Sequential a
 lower module fails here. Training uses hand-written SGD (optimizers come later, in module 09).
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import Variable, check_gradients, no_grad
-from tinytorch.core.activations import GELU, ReLU, Softmax
-from tinytorch.core.layers import Dense, Module
-from tinytorch.core.networks import Sequential
-from tinytorch.core.spatial import Conv2D, flatten
+from tinytorch.core.activations import GELU, Softmax
 from tinytorch.core.attention import (
     LayerNorm,
     MultiHeadAttention,
@@ -20,16 +18,19 @@ from tinytorch.core.attention import (
     create_causal_mask,
     scaled_dot_product_attention,
 )
+from tinytorch.core.autograd import Variable, check_gradients, no_grad
+from tinytorch.core.layers import Dense, Module
+from tinytorch.core.networks import Sequential
+from tinytorch.core.spatial import Conv2D, flatten
+from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
 from contract_spatial import spatial_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 class TransformerBlock(Module):
@@ -121,13 +122,20 @@ def test_attention_learns_a_global_task_with_hand_written_sgd():
     params = attention.parameters()
     inputs = Variable(x, requires_grad=False)
     losses = []
-    for _ in range(200):
+    # Gradient descent has saddles here (the value and output projections must multiply to the identity), and
+    # some initialisations stall on one: over 2000 draws, 6% needed more than 200 steps to reach a loss of
+    # 1e-3, 0.1% more than 400, one 560; the tail falls e-fold every ~50 steps. So: stop at 1e-3 (where the
+    # weights were at most 0.0097 from uniform), and a cap of 1500 steps leaves a chance below 1e-12 of
+    # stopping short.
+    for _ in range(1500):
         diff = attention(inputs) - target
         loss = (diff * diff).mean()
         loss.backward()
-        sgd_step(params, lr=0.3)
+        sgd_step(params, lr=0.5)
         losses.append(loss.item())
-    assert losses[-1] < 0.02 < 5 / 36, f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+        if losses[-1] < 1e-3:
+            break
+    assert losses[-1] < 0.02 < 5 / 36, f"loss {losses[0]:.4f} -> {losses[-1]:.4f} in {len(losses)} steps"
     weights = attention.last_weights.data
     assert np.abs(weights - 1 / 6).mean() < 0.02, "it should have learned to attend (almost) uniformly"
 
@@ -171,5 +179,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -4,14 +4,15 @@ A broken Tensor (arithmetic, matmul, reductions, indexing, dtype rules) fails he
 loader's own tests pass.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
 from contract_tensor import tensor_contract  # tests/support/
 
@@ -93,5 +94,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

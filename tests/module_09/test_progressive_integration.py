@@ -3,6 +3,9 @@ DataLoader (08). Real mini-batch training loops written with Variable arithmetic
 (wrong gradients, broken broadcasting, a loader that loses examples) makes them fail.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,12 +14,10 @@ from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.optimizers import SGD, Adam, StepLR
 from tinytorch.core.tensor import Tensor
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
 from contract_autograd import autograd_contract  # tests/support/
 from contract_dataloader import dataloader_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def regression_data(n=256, d=4, seed=0, noise=0.01):
@@ -126,5 +127,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

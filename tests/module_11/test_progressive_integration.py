@@ -4,6 +4,9 @@ broken lower module (wrong gradient, broken parameter discovery, a loader that d
 optimizer rule) makes them fail.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,19 +17,16 @@ from tinytorch.core.layers import Dense, Dropout
 from tinytorch.core.networks import MLP, Sequential, create_mlp
 from tinytorch.core.optimizers import SGD, Adam, StepLR
 from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import (Accuracy, BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError,
-                                     Trainer)
+from tinytorch.core.training import Accuracy, BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError, Trainer
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
-from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 
 
 def spirals(n_per_class=60, classes=3, seed=0):
@@ -137,5 +137,6 @@ def test_the_modules_below_keep_their_contract(contract):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -5,32 +5,39 @@ gradients, optimizers that replace parameter arrays instead of updating them in 
 discovery that misses a layer) makes these fail.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import Variable
-from tinytorch.core.compression import (MaskedOptimizer, magnitude_prune, model_size_bytes, prunable_parameters,
-                                        quantize_model, sparsity)
+from tinytorch.core.compression import (
+    MaskedOptimizer,
+    magnitude_prune,
+    model_size_bytes,
+    prunable_parameters,
+    quantize_model,
+    sparsity,
+)
 from tinytorch.core.dataloader import DataLoader, TensorDataset
+from tinytorch.core.layers import Dense, Module
 from tinytorch.core.networks import Sequential, create_mlp, load_parameters, save_parameters
 from tinytorch.core.optimizers import Adam, StepLR
 from tinytorch.core.spatial import Conv2D, MaxPool2D, flatten
-from tinytorch.core.layers import Dense, Module
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import Accuracy, CrossEntropyLoss, Trainer
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
-from contract_spatial import spatial_contract  # tests/support/
-from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
+from contract_spatial import spatial_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 from contract_training import training_contract  # tests/support/
 
 

@@ -2,30 +2,31 @@
 (Dense, the Softmax activation, attention weights, a trained MLP's forward pass), so a kernel and a layer
 that disagree, or a lower module that changes its arithmetic, fail here."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tinytorch.core.activations import ReLU, Softmax
 from tinytorch.core.attention import scaled_dot_product_attention
+from tinytorch.core.autograd import Variable
 from tinytorch.core.kernels import matmul_blocked, matmul_vectorized, softmax_fused, softmax_unfused, time_kernel
 from tinytorch.core.layers import Dense
 from tinytorch.core.networks import create_mlp
 from tinytorch.core.optimizers import Adam
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss
-from tinytorch.core.autograd import Variable
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
-from contract_attention import attention_contract  # tests/support/
-from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 from contract_training import training_contract  # tests/support/
 
 rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)

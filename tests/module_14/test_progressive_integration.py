@@ -4,6 +4,9 @@ The clock is either a fake one (exact assertions) or the real one (only structur
 calls were made, that the benchmarked work really happened). No test asserts a wall-clock duration.
 """
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,16 +20,14 @@ from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss, Trainer
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
-from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 from contract_training import training_contract  # tests/support/
 
 

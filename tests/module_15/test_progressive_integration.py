@@ -2,39 +2,46 @@
 and profiled. A lower module that changes a layer's shapes, parameters, gradients or memory behaviour
 shows up here as a count or a measurement that no longer matches."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tinytorch.core.activations import ReLU
+from tinytorch.core.attention import LayerNorm, MultiHeadAttention
 from tinytorch.core.autograd import Variable
 from tinytorch.core.benchmarking import benchmark
 from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.embeddings import Embedding, PositionalEncoding
 from tinytorch.core.layers import Dense
-from tinytorch.core.attention import LayerNorm, MultiHeadAttention
 from tinytorch.core.networks import Sequential, create_mlp
 from tinytorch.core.optimizers import Adam
-from tinytorch.core.profiling import (count_flops, count_parameters, layer_flops, memory_footprint,
-                                      profile_layers, profile_memory)
+from tinytorch.core.profiling import (
+    count_flops,
+    count_parameters,
+    layer_flops,
+    memory_footprint,
+    profile_layers,
+    profile_memory,
+)
 from tinytorch.core.spatial import Conv2D, Flatten, MaxPool2D
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CrossEntropyLoss, Trainer
 
-import sys
-from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))  # contract_*.py, also when run as a script
-from contract_tensor import tensor_contract  # tests/support/
-from contract_autograd import autograd_contract  # tests/support/
 from contract_activations import activations_contract  # tests/support/
+from contract_attention import attention_contract  # tests/support/
+from contract_autograd import autograd_contract  # tests/support/
+from contract_benchmarking import benchmarking_contract  # tests/support/
+from contract_dataloader import dataloader_contract  # tests/support/
+from contract_embeddings import embeddings_contract  # tests/support/
 from contract_layers import layers_contract  # tests/support/
 from contract_networks import networks_contract  # tests/support/
-from contract_spatial import spatial_contract  # tests/support/
-from contract_attention import attention_contract  # tests/support/
-from contract_dataloader import dataloader_contract  # tests/support/
 from contract_optimizers import optimizers_contract  # tests/support/
-from contract_embeddings import embeddings_contract  # tests/support/
+from contract_spatial import spatial_contract  # tests/support/
+from contract_tensor import tensor_contract  # tests/support/
 from contract_training import training_contract  # tests/support/
-from contract_benchmarking import benchmarking_contract  # tests/support/
 
 
 def adam_step(model, x, y):

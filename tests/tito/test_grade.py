@@ -15,7 +15,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tito.model.devfile import DevFile
+from tito.model.graph import Graph
 from tito.steps.export import build_export, package_body
+from tito.steps.notebooks import release_notebook
 from tito.teaching.grade import (
     GradingError,
     changed_files,
@@ -26,9 +29,6 @@ from tito.teaching.grade import (
     to_json,
     write_gradebook,
 )
-from tito.model.devfile import DevFile
-from tito.model.graph import Graph
-from tito.steps.notebooks import release_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from treebuilder import MODULES, dev_file  # noqa: E402
@@ -41,9 +41,8 @@ SCALER = ('#| export\nclass Scaler:\n    def __init__(self, factor):\n        se
           '    def scale(self, x):\n        return np.asarray(x) * self.factor * base_value()\n')
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("grading") / "project"
+def make_project(root: Path) -> Path:
+    """A project with 01_base and 02_calc, both exported: what the fixtures grade against."""
     (root / "tinytorch" / "core").mkdir(parents=True)
     (root / "tinytorch" / "__init__.py").write_text('"""fixture package"""\n')
     (root / "tinytorch" / "core" / "__init__.py").write_text('"""fixture core"""\n')
@@ -59,31 +58,53 @@ def project(tmp_path_factory):
     return root
 
 
+def release_of(project: Path) -> str:
+    return release_notebook(DevFile.read(project / "modules" / "source" / "02_calc" / "calc_dev.py")).decode()
+
+
+def stub_sources(release: str) -> dict:
+    """The release notebook's source of each solution cell (the stubs), by grade_id."""
+    notebook = nbformat.reads(release, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def make_student(release: str, folder: Path, name="student", add=ADD, scaler=SCALER, drop=(), **sources) -> Path:
+    """A notebook made from the release: these sources by grade_id (underscores for dashes)."""
+    notebook = nbformat.reads(release, as_version=4)
+    sources = {"calc-add": add, "calc-scaler": scaler,
+               **{key.replace("_", "-"): value for key, value in sources.items()}}
+    cells = []
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in drop:
+            continue
+        if grade_id in sources:
+            cell.source = sources[grade_id]
+        cells.append(cell)
+    notebook.cells = cells
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.ipynb"
+    path.write_text(nbformat.writes(notebook))
+    return path
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("grading") / "project")
+
+
 @pytest.fixture(scope="module")
 def release(project):
-    return release_notebook(DevFile.read(project / "modules" / "source" / "02_calc" / "calc_dev.py")).decode()
+    return release_of(project)
 
 
 @pytest.fixture
 def student(release, tmp_path):
     """student(name, add=..., scaler=..., **by_grade_id) -> path of a notebook with those cell sources."""
 
-    def make(name="student", add=ADD, scaler=SCALER, drop=(), **sources):
-        notebook = nbformat.reads(release, as_version=4)
-        sources = {"calc-add": add, "calc-scaler": scaler,
-                   **{key.replace("_", "-"): value for key, value in sources.items()}}
-        cells = []
-        for cell in notebook.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in drop:
-                continue
-            if grade_id in sources:
-                cell.source = sources[grade_id]
-            cells.append(cell)
-        notebook.cells = cells
-        path = tmp_path / f"{name}.ipynb"
-        path.write_text(nbformat.writes(notebook))
-        return path
+    def make(name="student", **kwargs):
+        return make_student(release, tmp_path, name, **kwargs)
 
     return make
 
@@ -192,36 +213,6 @@ def test_os_exit_before_reporting_gets_zero_with_a_reason(project, student):
     assert cells["test-scaler"].status == "passed", format_table([result])  # re-run without the cells that died
 
 
-def test_writes_into_the_repository_do_not_land(project, student):
-    target = project / "tinytorch" / "core" / "base.py"
-    attack = (f"import os, pathlib, subprocess\n"
-              f"for attempt in (lambda: open({str(target)!r}, 'w').write('hacked'),\n"
-              f"                lambda: pathlib.Path({str(project)!r}, 'evil.py').write_text('x'),\n"
-              f"                lambda: os.remove({str(target)!r}),\n"
-              f"                lambda: os.rename({str(target)!r}, 'stolen.py'),\n"
-              f"                lambda: subprocess.run(['rm', {str(target)!r}]),\n"
-              f"                lambda: os.open('evil.py', os.O_WRONLY | os.O_CREAT,\n"
-              f"                                dir_fd=os.open({str(project)!r}, os.O_RDONLY))):\n"
-              f"    try:\n        attempt()\n    except PermissionError:\n        pass\n"
-              f"    else:\n        raise SystemExit('escaped')\n"
-              f"open('scratch.txt', 'w').write('fine: inside the sandbox')\n")
-    before = repository_digest(project)
-    [result] = grade(project, "02_calc", [student(calc_analysis=attack)], timeout=30)
-    assert repository_digest(project) == before
-    assert not (project / "evil.py").exists()
-    assert result.total == FULL and result.notes == [], format_table([result])
-
-
-def test_sandbox_environment_hides_the_grader(project, student, monkeypatch):
-    monkeypatch.setenv("TITO_SECRET", "do-not-leak")
-    probe = ("import os, sys\n"
-             "assert not [k for k in os.environ if k.startswith('TITO')], sorted(os.environ)\n"
-             f"assert {str(project)!r} not in os.environ['PYTHONPATH']\n"
-             f"assert not os.getcwd().startswith({str(project)!r}), os.getcwd()\n")
-    [result] = grade(project, "02_calc", [student(calc_analysis=probe)], timeout=30)
-    assert result.notes == [], result.notes
-
-
 def test_repository_changes_are_detected(tmp_path):
     (tmp_path / "tinytorch").mkdir()
     (tmp_path / "tinytorch" / "a.py").write_text("a")
@@ -263,12 +254,16 @@ def test_reports(project, student, tmp_path):
     data = json.loads(to_json(results))
     assert [(d["total"], d["max_total"]) for d in data] == [(6, 6), (3, 6)]
     assert data[1]["cells"][0] == {"grade_id": "test-add", "points": 0, "max_points": 2, "status": "failed",
-                                   "reason": "AssertionError: add(2, 3) should be 5 (at calc_dev.py:36)"}
+                                   "reason": "AssertionError: add(2, 3) should be 5 (at calc_dev.py:36)",
+                                   "output": ""}
+    assert [(d["penalty"], d["final"], d["late"]) for d in data] == [(0, 6, None), (0, 3, None)]
 
     rows = list(csv.DictReader(gradebook.open()))
-    assert list(rows[0]) == ["notebook", "grade_id", "points", "max_points", "status", "reason"]
-    totals = [(Path(r["notebook"]).name, r["points"], r["status"]) for r in rows if r["grade_id"] == "TOTAL"]
-    assert totals == [("alice.ipynb", "6", "complete"), ("bob.ipynb", "3", "incomplete")]
+    assert list(rows[0]) == ["notebook", "grade_id", "points", "max_points", "status", "reason", "submitted",
+                             "days_late", "penalty", "final"]
+    totals = [(Path(r["notebook"]).name, r["points"], r["status"], r["penalty"], r["final"])
+              for r in rows if r["grade_id"] == "TOTAL"]
+    assert totals == [("alice.ipynb", "6", "complete", "0", "6"), ("bob.ipynb", "3", "incomplete", "0", "3")]
     write_gradebook(results, gradebook)  # rewriting is fine
 
 
@@ -280,6 +275,30 @@ def test_grading_needs_the_export(project, tmp_path, student):
         grade(copy, "02_calc", [student()])
     with pytest.raises(GradingError, match="no module '07_nothing'"):
         grade(copy, "07_nothing", [student()])
+
+
+def test_progress_is_plain_when_piped_and_a_bar_on_a_terminal():
+    import io
+    from types import SimpleNamespace
+
+    from tito.teaching.grade_progress import reporter
+
+    done = SimpleNamespace(notebook=Path("alice.ipynb"), total=3, max_total=6)
+    piped = io.StringIO()
+    with reporter(2, piped) as progress:
+        progress.log("a message")
+        progress(1, 2, done)
+    assert piped.getvalue() == "a message\n[1/2] alice.ipynb: 3/6\n"
+    pytest.importorskip("rich", reason="rich draws the bar (dev and grading extras)")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    with reporter(2, terminal) as progress:
+        progress(1, 2, done)
+    assert "grading (alice.ipynb)" in terminal.getvalue() and "1/2" in terminal.getvalue()
 
 
 if __name__ == "__main__":

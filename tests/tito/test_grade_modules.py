@@ -10,10 +10,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from treebuilder import REPO  # noqa: E402
 
-from tito.teaching.grade import grade  # noqa: E402
 from tito.model.devfile import DevFile  # noqa: E402
 from tito.model.layout import discover  # noqa: E402
 from tito.steps.notebooks import release_notebook  # noqa: E402
+from tito.teaching.grade import grade  # noqa: E402
 
 MODULES = [m for m in discover(REPO)]
 
@@ -58,7 +58,7 @@ def test_fifty_notebooks_grade_in_parallel(tmp_path):
     assert len(results) == 50
     assert all(r.total == r.max_total > 0 for r in results)
     rows = gradebook.read_text().splitlines()
-    assert rows[0] == "notebook,grade_id,points,max_points,status,reason"
+    assert rows[0] == "notebook,grade_id,points,max_points,status,reason,submitted,days_late,penalty,final"
     assert sum(",TOTAL," in row for row in rows) == 50
 
 

@@ -55,7 +55,7 @@ def test_editing_a_module_test_file_reruns_only_that_modules_tests(built):
     built.replace("modules/source/04_side/test_side_core.py", "> 0", ">= 10")
     result = built.doit()
     assert result.code == 0, result.output
-    assert result.executed == {"test:04_side"}
+    assert result.executed == {"check:04_side", "test:04_side"}  # check reads test files too (UTF-8, imports)
 
 
 def test_a_support_helper_is_an_input_of_the_tests_that_import_it(built):
@@ -69,10 +69,10 @@ def test_a_support_helper_is_an_input_of_the_tests_that_import_it(built):
     built.write("tests/module_03/test_progressive_integration.py",
                 built.read("tests/module_03/test_progressive_integration.py")
                 + "\n\ndef test_side_contract():\n    side_contract()\n")
-    assert built.doit().executed == {"integrate:03_top"}
+    assert built.doit().executed == {"check:03_top", "integrate:03_top"}
     # The helper is an input, and so is the module it imports (03_top does not import 04_side itself).
     built.replace("tests/support/contract_side.py", "== 10", ">= 10")
-    assert built.doit().executed == {"integrate:03_top"}
+    assert built.doit().executed == {"check:03_top", "integrate:03_top"}
     built.replace(built.dev("04_side"), "return base_value() * 10", "return base_value() * 20")
     result = built.doit()
     assert result.code == 0, result.output

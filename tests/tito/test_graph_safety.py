@@ -1,6 +1,5 @@
 """Hand edits, orphans, interrupted builds, parallel builds, and a light graph load."""
 
-import os
 import signal
 import subprocess
 import sys

@@ -7,6 +7,7 @@ file in the house format, a module test file, and a progressive test; one exampl
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,6 @@ def meta(grade_id: str, *, solution=False, grade=False, points=None) -> str:
     fields = {"grade": grade, "grade_id": grade_id, "locked": grade, "schema_version": 3, "solution": solution}
     if points is not None:
         fields["points"] = points
-    import json
     return "nbgrader=" + json.dumps(fields, sort_keys=True)
 
 
@@ -97,7 +97,7 @@ class Tree:
     # --- building -----------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, root: Path) -> "Tree":
+    def create(cls, root: Path) -> Tree:
         tree = cls(root)
         tree.write("dodo.py", "from tito.tasks import *  # noqa\n")
         tree.write("tinytorch/__init__.py", '"""fixture package"""\n')
@@ -151,9 +151,41 @@ class Tree:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         return Result(done.returncode, done.stdout)
 
-    def popen_doit(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=self.root, env=self.env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    def popen_doit(self, *args: str, new_session: bool = False, **env: str) -> subprocess.Popen:
+        """doit in the background; `new_session` puts it and everything it starts in a process group of
+        their own (as a terminal does), for signalling all of them at once."""
+        return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=self.root, env=self.env(**env),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=new_session)
+
+    def outputs(self) -> dict[str, bytes]:
+        """Every export and release notebook, by path: what any build of the same sources must reproduce."""
+        notebooks = sorted((self.root / "modules" / "release").glob("*/*.ipynb"))
+        return {**self.generated(), **{str(p.relative_to(self.root)): p.read_bytes() for p in notebooks}}
+
+    def report_view(self) -> dict[str, tuple]:
+        """The memory reports without their measurements (peaks, times and dates differ on every run): per
+        profile, whether memray ran, its folder's files, whether the folder still matches the hashes its
+        stats.json records, and the row and flame-graph link of reports/index.html."""
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        from tito.steps.generated import state
+        from tito.steps.memory import REPORT
+
+        reports = self.root / "reports"
+        index = (reports / "index.html").read_text()
+        rows = dict(re.findall(r'<tr[^>]*><td>([^<]+)</td>.*?(?:href="([^"]+)"|</tr>)', index))
+        view = {}
+        for entry in json.loads((reports / "summary.json").read_text())["entries"]:
+            folder = (reports / entry["flamegraph"]).parent
+            view[entry["label"]] = (entry["available"], sorted(p.name for p in folder.iterdir()),
+                                    state(folder, REPORT), rows.get(entry["label"]))
+        return view
+
+    def leftovers(self) -> list[str]:
+        """Temporary files and folders (of a build that was interrupted) still in the tree."""
+        found = [*self.root.rglob(".*.tmp-*"), *(self.root / "reports" / ".partial").glob("*")]
+        return sorted(str(p.relative_to(self.root)) for p in found)
 
     def generated(self) -> dict[str, bytes]:
         """Every generated file's bytes, by path relative to the root."""
@@ -164,5 +196,5 @@ class Tree:
 ALL_TASKS = {
     *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "profile", "release")
       for key in MODULES),
-    "check:public-names", "example:uses_mid", "profile:example:uses_mid", "report",
+    "check:public-names", "check:example:uses_mid", "example:uses_mid", "profile:example:uses_mid", "report",
 }

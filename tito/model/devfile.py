@@ -75,14 +75,14 @@ class DevFile:
     module: Module | None = None
 
     @classmethod
-    def read(cls, file: Path, shown_as: Path | None = None, module: Module | None = None) -> "DevFile":
+    def read(cls, file: Path, shown_as: Path | None = None, module: Module | None = None) -> DevFile:
         """Read and parse `file`; DevFileError (with line and byte) when it is not UTF-8."""
         shown = Path(shown_as) if shown_as is not None else display_path(Path(file))
         text = decode_utf8(Path(file).read_bytes(), shown)
         return cls(shown, text, parse_cells(text), scan_core_imports_in(text), module)
 
     @classmethod
-    def of(cls, module: Module) -> "DevFile":
+    def of(cls, module: Module) -> DevFile:
         """A module's dev file, named relative to the project root in messages."""
         return cls.read(module.dev_file, module.dev_file.relative_to(module.root), module)
 
@@ -118,6 +118,18 @@ def decode_utf8(data: bytes, shown: Path) -> str:
         raise DevFileError(shown, line, f"byte 0x{byte.hex()} at offset {error.start} is not UTF-8 (the file "
                            "was probably saved in another encoding, such as Latin-1). Re-save it as UTF-8: "
                            "in most editors, 'Save with encoding' -> UTF-8, then run the build again") from None
+
+
+def utf8_error(file: Path, shown: Path) -> DevFileError | None:
+    """The DevFileError naming the line and byte where `file` stops being UTF-8; None when it is UTF-8
+    (or missing). For any file the build runs: dev files, test files, helpers, examples."""
+    try:
+        decode_utf8(Path(file).read_bytes(), Path(shown))
+    except DevFileError as error:
+        return error
+    except FileNotFoundError:
+        return None
+    return None
 
 
 def parse_cells(text: str) -> list[Cell]:

@@ -3,6 +3,11 @@
 Every edge comes from a static `tinytorch.core` import in a dev file, a test file or an example (see
 `tito.model.scan`); nobody maintains a list by hand. A module may import only from
 modules with a smaller number: `order_errors` reports anything else with its file and line.
+
+A file that imports tinytorch in a way the scan cannot follow (importlib.import_module, `__import__`,
+exec) may load any export, so whatever runs it depends on every export: safe (it never runs against a
+stale export), at the price of rerunning after any module changes. `check` names the line, so the
+author can write a static import instead and get exact edges back.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.model.layout import SUPPORT_DIR, Module, discover, select_module
-from tito.model.scan import scan_core_imports, scan_support_imports
+from tito.model.scan import DynamicImport, scan_core_imports, scan_dynamic_imports, scan_support_imports
 
 
 @dataclass
@@ -21,7 +26,7 @@ class Graph:
     by_export: dict[str, Module]  # "layers" -> Module 04_layers
 
     @classmethod
-    def load(cls, root: Path) -> "Graph":
+    def load(cls, root: Path) -> Graph:
         """Discover the modules (each dev file read once) and index them by export name."""
         modules = discover(root)
         return cls(Path(root), modules, {m.export_name: m for m in modules})
@@ -43,16 +48,27 @@ class Graph:
         """Every module this one stands on, transitively, in curriculum order."""
         return self._closure([module], include_start=False)
 
+    def modules_run_by(self, module: Module) -> list[Module]:
+        """The modules whose exports running this module's dev file may load: those it stands on, or
+        every module when it imports dynamically."""
+        return list(self.modules) if module.dynamic_imports else self.upstream(module)
+
     def modules_reached_by(self, path: Path) -> list[Module]:
         """The modules a test or example file reaches: its imports, its helpers' imports, and everything
-        they stand on."""
+        they stand on (every module when one of these files imports dynamically)."""
         files = [Path(path), *self.support_files_of(path)]
+        if any(scan_dynamic_imports(f) for f in files):
+            return list(self.modules)
         start = [self.by_export[i.name] for f in files for i in scan_core_imports(f) if i.name in self.by_export]
         return self._closure(start, include_start=True)
 
     def support_files_of(self, path: Path) -> list[Path]:
         """tests/support/*.py helpers that a test file imports: inputs of its task like the file itself."""
         return scan_support_imports(path, self.root / SUPPORT_DIR)
+
+    def dynamic_imports_of(self, path: Path) -> list[tuple[Path, DynamicImport]]:
+        """(file, import) for every dynamic import in a test or example file and the helpers it imports."""
+        return [(f, found) for f in [Path(path), *self.support_files_of(path)] for found in scan_dynamic_imports(f)]
 
     def exported_files_reached_by(self, path: Path) -> list[Path]:
         return [m.export_file for m in self.modules_reached_by(path)]

@@ -11,7 +11,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.model.scan import CoreImport, default_export_name, read_text, scan_core_imports_in
+from tito.model.scan import (
+    CoreImport,
+    DynamicImport,
+    default_export_name,
+    read_text,
+    scan_core_imports_in,
+    scan_dynamic_imports_in,
+)
 
 SOURCE_DIR = Path("modules") / "source"
 RELEASE_DIR = Path("modules") / "release"
@@ -36,6 +43,8 @@ class Module:
     # so the graph still loads (`check` and `export` report the missing directive with its line).
     export_name: str
     imports: tuple[CoreImport, ...]  # the dev file's `tinytorch.core` imports, with their lines
+    # imports the scan cannot follow (importlib, __import__, exec): its tasks depend on every export
+    dynamic_imports: tuple[DynamicImport, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -90,7 +99,7 @@ def discover(root: Path) -> list[Module]:
             continue
         text = read_text(dev_file)
         found.append(Module(root, folder.name, number, name, default_export_name(text) or name,
-                            tuple(scan_core_imports_in(text))))
+                            tuple(scan_core_imports_in(text)), tuple(scan_dynamic_imports_in(text))))
     return found
 
 

@@ -3,6 +3,11 @@
 Regular expressions over the text, no parsing and no third-party imports, so a no-op build stays
 cheap. A file that is not valid UTF-8 is still scanned (bad bytes read as U+FFFD): the graph loads,
 and `check` names the file, line and byte (tito.model.devfile).
+
+Static imports give the graph its edges. Imports it cannot follow (importlib.import_module,
+`__import__`, exec or eval of code that imports tinytorch) are found too, with their lines
+(`scan_dynamic_imports_in`): the graph then makes the task that runs such a file depend on every
+export (tito.model.graph), and `check` names the line.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ FROM_CORE_MODULE_RE = re.compile(r"^\s*from\s+tinytorch\.core\.(\w+)\s+import\b"
 IMPORT_CORE_MODULE_RE = re.compile(r"^\s*import\s+tinytorch\.core\.(\w+)")
 FROM_CORE_RE = re.compile(r"^\s*from\s+tinytorch\.core\s+import\s+\(?([\w\s,]+)\)?")
 IMPORT_NAME_RE = re.compile(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+))", re.MULTILINE)
+# Calls that import code by a name or text known only when they run. A method such as `model.eval()`
+# is not one of them (nothing but `importlib.` may come right before the name).
+DYNAMIC_CALL_RE = re.compile(r"(\bimportlib\.import_module|(?<![\w.])(?:import_module|__import__|exec|eval))\s*\(")
+LITERAL_ARGUMENT_RE = re.compile(r"\s*[rRbBuU]{0,2}['\"]")  # a plain string literal (not an f-string)
+DYNAMIC_WORDS = ("import_module", "__import__", "exec", "eval")
 
 
 def read_text(path: Path) -> str:
@@ -74,9 +84,45 @@ def scan_core_imports_in(text: str) -> list[CoreImport]:
     return found
 
 
+@dataclass(frozen=True)
+class DynamicImport:
+    """A call that may import tinytorch code the static scan cannot follow, with its 1-based line."""
+
+    call: str  # "importlib.import_module", "__import__", "exec" or "eval"
+    line: int
+
+
+def scan_dynamic_imports_in(text: str) -> list[DynamicImport]:
+    """Calls in Python source text that may import tinytorch in a way no static scan can follow.
+
+    A call counts when its line mentions `tinytorch` (`importlib.import_module("tinytorch.core.x")`,
+    `exec("from tinytorch.core.x import y")`), or when importlib.import_module, `__import__` or exec gets
+    something other than a string literal in a file that mentions tinytorch at all (the name is built
+    elsewhere). Comment lines are skipped; so is eval of a name (usually arithmetic, not imports).
+    """
+    if "tinytorch" not in text or not any(word in text for word in DYNAMIC_WORDS):
+        return []
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("#") or not any(word in line for word in DYNAMIC_WORDS):
+            continue
+        for match in DYNAMIC_CALL_RE.finditer(line):
+            call = match.group(1)
+            literal = LITERAL_ARGUMENT_RE.match(line, match.end()) is not None
+            if "tinytorch" in line or (not literal and call != "eval"):
+                found.append(DynamicImport(call, number))
+                break
+    return found
+
+
 def scan_core_imports(path: Path) -> list[CoreImport]:
     """The `tinytorch.core` modules a Python file imports."""
     return scan_core_imports_in(read_text(path))
+
+
+def scan_dynamic_imports(path: Path) -> list[DynamicImport]:
+    """The dynamic imports (see scan_dynamic_imports_in) of a Python file."""
+    return scan_dynamic_imports_in(read_text(path))
 
 
 def scan_support_imports(path: Path, support: Path) -> list[Path]:

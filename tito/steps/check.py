@@ -3,34 +3,41 @@
 Directives, cell metadata, syntax of exported cells and import order (the export's own checks),
 NBGrader's rules (tito.steps.nbgrader), and the house rule that a module measures itself: a
 `## Systems Analysis` section with at least one `analyze_*` function that the file calls.
-Nothing is written.
+The files the module's tasks run besides the dev file (its test files, its progressive test and the
+helpers they import) must be UTF-8. Imports the graph cannot follow (importlib, `__import__`, exec)
+are named with their line, as notes: the tasks that run them depend on every export (tito.model.graph).
+`check:example:<name>` does the same for an example script. Nothing is written.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
-from tito.model.devfile import DevFile, DevFileError
+from tito.model.devfile import DevFile, DevFileError, utf8_error
 from tito.model.graph import Graph
-from tito.model.layout import MODULE_DIR_RE, SOURCE_DIR, discover, misnamed_module_folders
+from tito.model.layout import MODULE_DIR_RE, SOURCE_DIR, Module, discover, misnamed_module_folders
 from tito.steps.export import ExportError, build_export, package_code, public_names
 from tito.steps.nbgrader import duplicate_public_names, validate
 
 ANALYSIS_HEADING = "## Systems Analysis"
 
 
-def module_errors(root: Path, key: str) -> list[str]:
-    """Every problem in one module's dev file, as `file:line: message` lines, without repeats.
+def module_errors(root: Path, key: str, graph: Graph | None = None) -> list[str]:
+    """Every problem in one module's dev file, as `file:line: message` lines, without repeats; then
+    any of its test files (or the helpers they import) that is not UTF-8.
 
-    The file is read and parsed once; the export's checks, NBGrader's rules and the Systems Analysis
+    The dev file is read and parsed once; the export's checks, NBGrader's rules and the Systems Analysis
     rule all look at that one DevFile.
     """
-    graph = Graph.load(root)
+    graph = graph or Graph.load(root)
+    module = graph.module(key)
+    others = [str(e) for f in files_run_with(graph, module) if (e := utf8_error(f, f.relative_to(graph.root)))]
     try:
-        dev = DevFile.of(graph.module(key))
+        dev = DevFile.of(module)
     except DevFileError as error:
-        return [str(error)]
+        return [str(error), *others]
     errors: list[str] = []
     try:
         build_export(dev, graph)
@@ -38,7 +45,36 @@ def module_errors(root: Path, key: str) -> list[str]:
         errors += error.messages
     errors += validate(dev)
     errors += systems_analysis_errors(dev)
-    return list(dict.fromkeys(errors))
+    return list(dict.fromkeys(errors + others))
+
+
+def files_run_with(graph: Graph, module: Module) -> list[Path]:
+    """The files a module's test and integrate tasks run besides its dev file: test files, the
+    progressive test, and the tests/support helpers they import."""
+    tests = [*module.test_files, *([module.progressive_test] if module.progressive_test.is_file() else [])]
+    return list(dict.fromkeys([*tests, *(h for t in tests for h in graph.support_files_of(t))]))
+
+
+def dynamic_import_notes(graph: Graph, module: Module) -> list[str]:
+    """One `file:line: ...` note per import that the graph cannot follow, naming the tasks it affects."""
+    root = graph.root
+    notes = [dynamic_note(module.dev_file.relative_to(root), found, [f"test:{module.key}", f"profile:{module.key}"])
+             for found in module.dynamic_imports]
+    for test_file in module.test_files:
+        notes += [dynamic_note(path.relative_to(root), found, [f"test:{module.key}"])
+                  for path, found in graph.dynamic_imports_of(test_file)]
+    if module.progressive_test.is_file():
+        notes += [dynamic_note(path.relative_to(root), found, [f"integrate:{module.key}"])
+                  for path, found in graph.dynamic_imports_of(module.progressive_test)]
+    return list(dict.fromkeys(notes))
+
+
+def dynamic_note(path: Path, found, tasks: list[str]) -> str:
+    verb = "depend" if len(tasks) > 1 else "depends"
+    return (f"{path}:{found.line}: note: {found.call}(...) may import tinytorch code that the build cannot see, "
+            f"so {' and '.join(tasks)} {verb} on every export (the safe choice: never run against a stale "
+            "export, but rerun whenever any module changes). Import it statically instead "
+            "(`from tinytorch.core.<name> import ...`) to depend on exactly what it uses.")
 
 
 def systems_analysis_errors(dev: DevFile) -> list[str]:
@@ -78,10 +114,31 @@ def check_module(root: str, key: str):
     """doit action for `check:<key>`."""
     from doit.exceptions import TaskFailed
 
-    errors = module_errors(Path(root), key)
+    graph = Graph.load(Path(root))
+    errors = module_errors(Path(root), key, graph)
+    for note in dynamic_import_notes(graph, graph.module(key)):
+        print(note, file=sys.stderr)  # doit shows a task's stderr as it runs, even when the task passes
     if errors:
         return TaskFailed("\n".join(errors) + f"\n{len(errors)} problem(s). Fix them, then run `doit check:{key}`.")
     print(f"{key}: ok")
+    return None
+
+
+def check_example(root: str, script: str):
+    """doit action for `check:example:<name>`: the script is UTF-8; imports the graph cannot follow."""
+    from doit.exceptions import TaskFailed
+
+    root_path = Path(root)
+    graph = Graph.load(root_path)
+    name = Path(script).parent.name
+    for path, found in graph.dynamic_imports_of(root_path / script):
+        print(dynamic_note(path.relative_to(root_path), found, [f"example:{name}", f"profile:example:{name}"]),
+              file=sys.stderr)
+    files = [root_path / script, *graph.support_files_of(root_path / script)]
+    errors = [str(e) for f in files if (e := utf8_error(f, f.relative_to(root_path)))]
+    if errors:
+        return TaskFailed("\n".join(errors) + f"\nFix it, then run `doit check:example:{name}`.")
+    print(f"{script}: ok")
     return None
 
 

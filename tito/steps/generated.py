@@ -10,18 +10,23 @@ From that one fact follow the guarantees:
 - a write is atomic (temporary file, fsync, rename): an interrupted build leaves the old file or the
   new one, never half of one; unchanged bytes are not rewritten, so doit's early cutoff holds;
 - an orphan (a file that records a hash, so we wrote it, but whose module or example is gone) is
-  found and removed.
+  found and removed, and so are the temporary files of a killed build;
+- a full disk fails the task with a message that names the file (DiskFull); the temporary file is
+  removed and the old file is left as it was.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
+import functools
 import os
+import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 DISCARD_ENV = "TITO_DISCARD_EDITS"
 DISCARDED_DIR = Path(".tito") / "discarded"
@@ -43,6 +48,35 @@ class Kind:
 
 class HandEdited(Exception):
     """A generated file was edited by hand; the message shows the edit and what to do."""
+
+
+OUT_OF_SPACE = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                errno.EFBIG: "the file-size limit of this process was reached (ulimit -f)"}
+DISK_FULL_ERRNOS = set(OUT_OF_SPACE)
+
+
+class DiskFull(Exception):
+    """A generated file could not be written for lack of space; the old file is untouched."""
+
+    def __init__(self, path: Path, error: OSError):
+        shown = os.path.relpath(path)  # doit runs in the project root
+        super().__init__(f"out of space: {OUT_OF_SPACE[error.errno]}, so {shown} could not be written "
+                         f"({error.strerror}). The previous {shown} was left as it was and no half-written file "
+                         "remains. Free some space, then run the build again: it picks up where this one stopped.")
+        self.path, self.error = path, error
+
+
+def reports_disk_full(action):
+    """Decorate a doit action so that DiskFull becomes a failed task with its message, not a traceback."""
+    @functools.wraps(action)
+    def run(*args, **kwargs):
+        try:
+            return action(*args, **kwargs)
+        except DiskFull as error:
+            from doit.exceptions import TaskFailed
+
+            return TaskFailed(str(error))
+    return run
 
 
 def state(path: Path, kind: Kind) -> str:
@@ -127,14 +161,18 @@ def write_atomic(path: Path, data: bytes) -> None:
     half-written file. The temporary name starts with a dot so no glob of generated files ever sees it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        if error.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(path, error) from None
+        raise
     finally:
         if temp.exists():
             temp.unlink()
@@ -181,6 +219,55 @@ def orphans(root: Path, families: list[Family]) -> list[Path]:
             if path not in expected and is_ours(path, family.kind):
                 found.append(family.unit(path))
     return list(dict.fromkeys(found))
+
+
+# Temporary files and folders carry the PID of the process that writes them: `.<name>.tmp-<pid>` (above)
+# and reports/.partial/<name>-<pid>[.old] (tito.steps.memory). A killed build leaves them behind.
+TEMPORARY_RE = re.compile(r"^\..+\.tmp-(\d+)$|^.+-(\d+)(?:\.old)?$")
+TEMPORARY_GLOBS = ("tinytorch/core/.*.tmp-*", "modules/release/*/.*.tmp-*", "reports/.*.tmp-*",
+                   "reports/*/.*.tmp-*", "reports/examples/*/.*.tmp-*", "reports/.partial/*", ".tito/*/.*.tmp-*")
+
+
+def stale_temporaries(root: Path) -> list[Path]:
+    """Temporary files of builds that are no longer running (their PID is gone)."""
+    found = []
+    for pattern in TEMPORARY_GLOBS:
+        for path in Path(root).glob(pattern):
+            match = TEMPORARY_RE.match(path.name)
+            if match and not process_running(int(match.group(1) or match.group(2))):
+                found.append(path)
+    return sorted(found)
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this PID exists (a reused PID counts: then a leftover is only kept longer)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_temporaries(root: Path, paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        print(f"removed {path.relative_to(root)}: left by a build that was interrupted")
 
 
 def remove_orphans(root: Path, paths: list[Path]) -> None:

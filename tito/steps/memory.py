@@ -8,8 +8,8 @@
 
 The folder is one generated unit (tito.steps.generated): stats.json records the hash of every file in
 it and of itself, the new folder is built beside the old one and swapped in, a hand edit stops the
-build, and folders of removed modules or examples are orphans. memray runs on Linux and macOS only; elsewhere the task says so, writes a stats.json saying why, and
-the build goes on.
+build, and folders of removed modules or examples are orphans. memray runs on Linux and macOS only;
+elsewhere the task says so, writes a stats.json saying why, and the build goes on.
 """
 
 from __future__ import annotations
@@ -24,8 +24,17 @@ from pathlib import Path
 
 from tito.model.layout import REPORTS_DIR, discover, example_scripts
 from tito.model.scan import sha256_bytes, sha256_file
-from tito.steps.generated import Family, HandEdited, Kind, guard, write_atomic
-from tito.steps.runner import run, tail
+from tito.steps.generated import (
+    DISK_FULL_ERRNOS,
+    DiskFull,
+    Family,
+    HandEdited,
+    Kind,
+    guard,
+    reports_disk_full,
+    write_atomic,
+)
+from tito.steps.runner import disk_full_note, not_utf8, run, tail
 
 PROFILE_TIMEOUT = 1800
 TOP_SITES = 10
@@ -37,15 +46,24 @@ def memray_available() -> bool:
     return importlib.util.find_spec("memray") is not None
 
 
+@reports_disk_full
 def profile_script(root: str, script: str, out_dir: str, label: str):
     """doit action: run `script` under memray and write capture.bin, flamegraph.html and stats.json."""
     from doit.exceptions import TaskFailed
 
     root_path, out = Path(root), Path(root) / out_dir
+    bad = not_utf8(root_path, [Path(script)], f"profile:{label}")
+    if bad:
+        return bad
     # Built in a private folder, then swapped in whole: a killed build leaves the old report or the new.
     partial = Path(root) / REPORTS_DIR / ".partial" / f"{out.name}-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    try:
+        partial.mkdir(parents=True)
+    except OSError as error:
+        if error.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(partial, error) from None
+        raise
     try:
         if not memray_available():
             reason = f"memray is not installed for {sys.executable} (it runs on Linux and macOS only)"
@@ -60,6 +78,8 @@ def profile_script(root: str, script: str, out_dir: str, label: str):
             install_report(root_path, out, partial, label, script)
         except HandEdited as error:
             return TaskFailed(str(error))
+    except DiskFull as error:
+        raise DiskFull(out, error.error) from None  # name the report folder, not the private one
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     if stats["available"]:
@@ -75,13 +95,13 @@ def _profile_into(root: Path, folder: Path, script: str, label: str) -> dict | s
     command = [sys.executable, "-m", "memray", "run", "--quiet", "-f", "-o", str(capture), script]
     code, output, seconds = run(root, command, PROFILE_TIMEOUT)
     if code != 0:
-        return (f"{script} failed under memray ({label}):\n{tail(output)}\n\n"
+        return (f"{script} failed under memray ({label}):\n{tail(output)}\n\n{disk_full_note(output)}"
                 f"Next: run `python {script}` to see the error, then `doit profile:{label}`.")
     page = folder / "flamegraph.html"
     command = [sys.executable, "-m", "memray", "flamegraph", "--no-web", "-f", "-o", str(page), str(capture)]
     code, output, _ = run(root, command, PROFILE_TIMEOUT)
     if code != 0:
-        return f"memray flamegraph failed for {label}:\n{tail(output)}"
+        return f"memray flamegraph failed for {label}:\n{tail(output)}\n{disk_full_note(output)}"
     stats = capture_stats(capture, root)
     stats.update({"label": label, "script": script, "available": True, "wall_time_seconds": round(seconds, 3)})
     return stats
@@ -171,7 +191,7 @@ def write_json(path: Path, data) -> None:
 def read_json(path: Path, default=None):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):  # missing, not JSON, or not UTF-8
         return default
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tito.model.devfile import DevFile, DevFileError
 from tito.model.layout import RELEASE_DIR, discover, find_module
 from tito.model.scan import sha256_bytes, sha256_file
-from tito.steps.generated import Family, HandEdited, Kind, state, write_generated
+from tito.steps.generated import Family, HandEdited, Kind, reports_disk_full, state, write_generated
 from tito.steps.nbgrader import clear_solutions, remove_hidden_tests, validate
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -129,6 +129,7 @@ def _cell_id(index: int, meta: dict | None, used: set[str]) -> str:
 # --- the doit action and its up-to-date check -----------------------------------------------------
 
 
+@reports_disk_full
 def release_module(root: str, key: str):
     """doit action for `release:<key>`: write the student notebook if its content changed."""
     from doit.exceptions import TaskFailed

@@ -10,14 +10,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from tito.steps.generated import write_atomic
+from tito.steps.generated import reports_disk_full, write_atomic
 from tito.steps.memory import now, read_json, write_json
 
 GROWTH_FLAG = 0.10  # flag a peak that grew by more than 10% since the previous build
 HISTORY_LIMIT = 100
 
 
-def build_report(root: str, stats_files: list[str]) -> None:
+@reports_disk_full
+def build_report(root: str, stats_files: list[str]):
     """doit action for `report`."""
     reports = Path(root) / "reports"
     previous = {e["label"]: e for e in read_json(reports / "summary.json", {}).get("entries", [])}

@@ -5,7 +5,15 @@ import pytest
 
 from tinytorch.core.tensor import Tensor
 
-RNG = np.random.default_rng(0)
+RNG = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(rng):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global RNG
+    RNG = rng
 
 
 def randn(*shape, dtype=np.float64):
@@ -358,5 +366,6 @@ def test_exp_log():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -209,5 +209,6 @@ def test_variable_reused_in_several_branches():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

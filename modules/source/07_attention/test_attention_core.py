@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.attention import (
     LayerNorm,
     MultiHeadAttention,
@@ -12,6 +10,8 @@ from tinytorch.core.attention import (
     create_causal_mask,
     scaled_dot_product_attention,
 )
+from tinytorch.core.autograd import Variable, check_gradients, no_grad
+from tinytorch.core.tensor import Tensor
 
 
 def reference_attention(q, k, v, mask=None):
@@ -380,5 +380,6 @@ def test_layer_norm_input_error():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -6,14 +6,14 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import Variable
 from tinytorch.core.attention import (
     LayerNorm,
     MultiHeadAttention,
     create_causal_mask,
     scaled_dot_product_attention,
 )
+from tinytorch.core.autograd import Variable
+from tinytorch.core.tensor import Tensor
 
 
 def t64(array):
@@ -173,5 +173,6 @@ def test_layer_norm_float32_matches_torch(rng):
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -215,5 +215,6 @@ def test_numpy_integer_batch_size_is_accepted():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -17,12 +17,17 @@ STEPS = 20
 
 
 def problem(seed=0):
-    """An MLP-like regression: pred = ((x W1 + b1) ** 2) W2 + b2, loss = mean((pred - y) ** 2)."""
+    """An MLP-like regression: pred = ((x W1 + b1) ** 2) W2 + b2, loss = mean((pred - y) ** 2).
+
+    Bounded draws: the loss is quartic, and with normal draws (scale 0.5) 7% of data sets sent plain SGD to
+    infinity within 20 steps, 36% with momentum, 58% with the StepLR case, where NaN == NaN let the
+    comparison pass. Uniform ones keep every parameter below 1.05 on 3000 data sets, for every case here.
+    """
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((16, 4))
-    y = rng.standard_normal((16, 2))
-    params = [0.5 * rng.standard_normal((4, 6)), 0.1 * rng.standard_normal(6),
-              0.5 * rng.standard_normal((6, 2)), 0.1 * rng.standard_normal(2)]
+    x = rng.uniform(-1, 1, (16, 4))
+    y = rng.uniform(-1, 1, (16, 2))
+    params = [rng.uniform(-0.6, 0.6, (4, 6)), rng.uniform(-0.1, 0.1, 6),
+              rng.uniform(-0.6, 0.6, (6, 2)), rng.uniform(-0.1, 0.1, 2)]
     return x, y, params
 
 
@@ -71,6 +76,7 @@ def assert_same_trajectory(history):
     moved = False
     for step, (ours, theirs) in enumerate(history):
         for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert np.all(np.isfinite(b)), f"step {step + 1}: torch diverged, so the comparison would be vacuous"
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=f"step {step + 1}, parameter {i}")
     first, last = history[0][0], history[-1][0]
     moved = any(not np.allclose(a, b) for a, b in zip(first, last))
@@ -159,5 +165,6 @@ def test_adam_float32_trajectory_close_to_torch():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Variable, check_gradients, no_grad
 from tinytorch.core.embeddings import CharTokenizer, Embedding, PositionalEncoding
+from tinytorch.core.tensor import Tensor
 
 
 @pytest.fixture
@@ -98,7 +98,9 @@ def test_embedding_parameter_and_init():
     np.testing.assert_array_equal(Embedding(20, 6, seed=0).weight.data, emb.weight.data)
     assert not np.array_equal(Embedding(20, 6, seed=1).weight.data, emb.weight.data)
     big = Embedding(2000, 50, seed=3).weight.data
-    assert abs(big.mean()) < 0.01 and abs(big.std() - 1.0) < 0.01   # N(0, 1), as torch.nn.Embedding
+    # N(0, 1), as torch.nn.Embedding. Over n = 100,000 draws the mean has sd 1 / sqrt(n) = 0.0032 and the std
+    # sd 1 / sqrt(2n) = 0.0022: 0.025 is 7.9 and 11 sd (the former 0.01 was 3.2 sd: 1 run in 600 failed).
+    assert abs(big.mean()) < 0.025 and abs(big.std() - 1.0) < 0.025
 
 
 @pytest.mark.parametrize("ids", [np.array(3), np.array([1, 4, 4]), np.array([[0, 19], [5, 5]]),
@@ -123,14 +125,18 @@ def test_embedding_gradient_accumulates_repeated_ids(rng):
     ids = np.array([[1, 1, 4], [1, 0, 4]])
     grad = rng.normal(size=(2, 3, 3)).astype(np.float32)
     emb(ids).backward(grad)
-    expected = np.zeros((6, 3), dtype=np.float32)
-    for (b, s), i in np.ndenumerate(ids):      # the slow, obviously right way
+    expected, magnitude = np.zeros((6, 3)), np.zeros((6, 3))
+    for (b, s), i in np.ndenumerate(ids):      # the slow, obviously right way (in float64)
         expected[i] += grad[b, s]
-    np.testing.assert_allclose(emb.weight.grad.data, expected, rtol=1e-6)
+        magnitude[i] += np.abs(grad[b, s])
+    # A float32 sum of n terms, in any order, is within (n - 1) * eps32 / 2 * sum |terms| of the exact sum: a
+    # bound for every draw. (rtol=1e-6 alone failed where the terms cancelled, about 1 draw in 100.)
+    tolerance = 2 * np.finfo(np.float32).eps * magnitude
+    assert np.all(np.abs(emb.weight.grad.data - expected) <= tolerance)
     assert emb.weight.grad.dtype == np.float32
     assert np.all(emb.weight.grad.data[[2, 3, 5]] == 0), "unused rows get no gradient"
     emb(ids).backward(grad)
-    np.testing.assert_allclose(emb.weight.grad.data, 2 * expected, rtol=1e-6)
+    assert np.all(np.abs(emb.weight.grad.data - 2 * expected) <= 2 * tolerance)
 
 
 def test_embedding_check_gradients(rng):
@@ -231,5 +237,6 @@ def test_positional_encoding_errors():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

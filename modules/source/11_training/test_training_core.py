@@ -9,10 +9,17 @@ from tinytorch.core.dataloader import DataLoader, TensorDataset
 from tinytorch.core.layers import Dense, Dropout, Module
 from tinytorch.core.optimizers import SGD, Adam, StepLR
 from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import (Accuracy, BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError,
-                                     Trainer)
+from tinytorch.core.training import Accuracy, BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError, Trainer
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 
 
 def softmax(z):
@@ -347,5 +354,6 @@ def test_trainer_errors():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -11,11 +11,18 @@ from tinytorch.core.autograd import Variable  # noqa: E402
 from tinytorch.core.dataloader import DataLoader, TensorDataset  # noqa: E402
 from tinytorch.core.layers import Dense, Module  # noqa: E402
 from tinytorch.core.optimizers import Adam  # noqa: E402
-from tinytorch.core.training import (BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError,  # noqa: E402
-                                     Trainer)
+from tinytorch.core.training import BinaryCrossEntropyLoss, CrossEntropyLoss, MeanSquaredError, Trainer  # noqa: E402
 
 pytestmark = pytest.mark.torch
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 
 
 def both(loss_tiny, loss_torch, pred, target, target_grad=False):
@@ -111,5 +118,6 @@ def test_trainer_matches_a_pytorch_training_loop():
 
 if __name__ == "__main__":
     import sys
+
     import pytest
     sys.exit(pytest.main([__file__, "-q"]))

@@ -8,9 +8,18 @@ import pytest
 
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import Variable, check_gradients
-from tinytorch.core.compression import (MaskedOptimizer, QuantizedDense, apply_masks, dequantize,
-                                        magnitude_prune, model_size_bytes, prunable_parameters,
-                                        quantize_int8, quantize_model, sparsity)
+from tinytorch.core.compression import (
+    MaskedOptimizer,
+    QuantizedDense,
+    apply_masks,
+    dequantize,
+    magnitude_prune,
+    model_size_bytes,
+    prunable_parameters,
+    quantize_int8,
+    quantize_model,
+    sparsity,
+)
 from tinytorch.core.layers import Dense, Dropout, Module
 from tinytorch.core.networks import MLP, Sequential, create_mlp
 from tinytorch.core.optimizers import SGD, Adam
@@ -60,14 +69,17 @@ def test_layer_scope_prunes_the_smallest_of_each_layer():
 
 def test_global_scope_uses_one_threshold_and_differs_per_layer():
     model = mlp()
-    model[0].weights.data *= 10                      # a layer with larger weights keeps more
+    # A layer with larger weights keeps more. Every first-layer weight is moved 1 further from 0, past every
+    # other weight (|w| <= 1/sqrt(16)), so it keeps them all whatever the draw. (Scaled by 10, as before, some
+    # draws reached 17 of the 19 prunings that the former bound of 10% allowed.)
+    model[0].weights.data += np.sign(model[0].weights.data)
     before = {name: np.abs(p.data).copy() for name, p in model.named_parameters()}
     masks = magnitude_prune(model, 0.5, scope="global")
     pruned = np.concatenate([before[n][~m] for n, m in masks.items()])
     kept = np.concatenate([before[n][m] for n, m in masks.items()])
     assert pruned.max() <= kept.min()
     per_layer = {n: np.mean(~m) for n, m in masks.items()}
-    assert per_layer["0.weights"] < 0.1 < 0.5 < per_layer["2.weights"], per_layer
+    assert per_layer["0.weights"] == 0 and per_layer["2.weights"] > 0.5, per_layer   # layer 2: 0.73, sd 0.01
 
 
 def test_biases_are_not_pruned_and_repruning_is_monotone():
@@ -182,14 +194,17 @@ def test_quantization_is_the_nearest_grid_point():
 def test_per_channel_beats_per_tensor_on_channels_with_different_ranges():
     rng = np.random.default_rng(3)
     ranges = np.logspace(-3, 0, 16)
-    w = (rng.standard_normal((100, 16)) * ranges).astype(np.float32)
+    z = rng.standard_normal((100, 16))
+    w = (z / np.abs(z).max(axis=0) * ranges).astype(np.float32)    # channel c spans exactly +-ranges[c]
     err_tensor = np.abs(dequantize(*quantize_int8(w)) - w)
     err_channel = np.abs(dequantize(*quantize_int8(w, axis=1)) - w)
-    assert err_channel.mean() < err_tensor.mean()
-    # relative error on every channel: per channel it is small everywhere, per tensor the small channels suffer
-    rel_channel = err_channel.mean(axis=0) / np.abs(w).mean(axis=0)
+    assert err_channel.mean() < err_tensor.mean()   # their ratio: 0.16 to 0.29 over 3000 draws (sd 0.017)
+    # Per channel, every value is within half a step (ranges[c] / 127 / 2) of its grid, whatever the draw; per
+    # tensor the step is 1 / 127 and all of channel 0 (|w| <= 1e-3 < half a step) rounds to 0: error 100%.
+    # (The mean error over the mean |w| of a channel, asserted < 1% before, reached 1.3% in 3000 draws.)
+    assert (err_channel.max(axis=0) / ranges).max() <= 1.001 / 254
     rel_tensor = err_tensor.mean(axis=0) / np.abs(w).mean(axis=0)
-    assert rel_channel.max() < 0.01 and rel_tensor[0] > 0.5
+    assert rel_tensor[0] == pytest.approx(1.0)
 
 
 def test_zeros_stay_exact_and_zero_channels_get_scale_one():
@@ -231,7 +246,7 @@ def test_quantized_dense_matches_dequantized_weights_and_is_close_to_float():
         y = layer(Tensor(x)).data
         np.testing.assert_allclose(y, x @ layer.dequantized_weights() + dense.bias.data, rtol=1e-5, atol=1e-6)
         rel = np.linalg.norm(y - dense(Tensor(x)).data) / np.linalg.norm(dense(Tensor(x)).data)
-        assert rel < 0.01, rel
+        assert rel < 0.01, rel         # 0.0039 on average over 2000 draws, sd 0.00045, at most 0.0058
 
 
 def test_quantized_dense_without_bias_and_float64_gradient():
@@ -267,7 +282,8 @@ def test_quantized_model_output_close_to_float_model_and_original_untouched():
         np.testing.assert_array_equal(p.data, before)
     x = Tensor(rng.standard_normal((100, 20)).astype(np.float32))
     ref, out = model(x).data, small(x).data
-    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 0.01
+    # 0.0047 on average over 600 draws, sd 0.0010, at most 0.0084: 0.02 is 15 sd away (0.01, before, 5 sd)
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 0.02
     assert small.parameters() == []
 
 

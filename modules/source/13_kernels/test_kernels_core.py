@@ -4,11 +4,27 @@ on odd shapes in float64 and float32, shape and argument errors, and time_kernel
 import numpy as np
 import pytest
 
-from tinytorch.core.kernels import (KernelTiming, matmul_blocked, matmul_naive, matmul_vectorized,
-                                    softmax_fused, softmax_naive, softmax_unfused, time_kernel)
+from tinytorch.core.kernels import (
+    KernelTiming,
+    matmul_blocked,
+    matmul_naive,
+    matmul_vectorized,
+    softmax_fused,
+    softmax_naive,
+    softmax_unfused,
+    time_kernel,
+)
 from tinytorch.core.tensor import Tensor
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5)}
 
 MATMULS = [matmul_naive, matmul_vectorized, matmul_blocked,

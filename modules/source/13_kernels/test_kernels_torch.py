@@ -6,11 +6,25 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tinytorch.core.kernels import (matmul_blocked, matmul_naive, matmul_vectorized, softmax_fused,  # noqa: E402
-                                    softmax_naive, softmax_unfused)
+from tinytorch.core.kernels import (  # noqa: E402
+    matmul_blocked,
+    matmul_naive,
+    matmul_vectorized,
+    softmax_fused,
+    softmax_naive,
+    softmax_unfused,
+)
 
 pytestmark = pytest.mark.torch
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(0)  # replaced before each test by that test's own stream (below)
+
+
+@pytest.fixture(autouse=True)
+def _per_test_rng(request):
+    """Each test draws from its own stream (the root conftest's `rng`: TINYTORCH_TEST_SEED and the test id),
+    so its data does not depend on which tests ran before it."""
+    global rng
+    rng = request.getfixturevalue("rng")
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])

@@ -15,8 +15,18 @@ from tinytorch.core.embeddings import Embedding, PositionalEncoding
 from tinytorch.core.layers import Dense, Dropout, Module
 from tinytorch.core.networks import MLP, Sequential
 from tinytorch.core.optimizers import SGD, Adam
-from tinytorch.core.profiling import (LayerProfile, MemoryFootprint, count_flops, count_parameters, format_bytes,
-                                      layer_flops, memory_footprint, memray_profile, profile_layers, profile_memory)
+from tinytorch.core.profiling import (
+    LayerProfile,
+    MemoryFootprint,
+    count_flops,
+    count_parameters,
+    format_bytes,
+    layer_flops,
+    memory_footprint,
+    memray_profile,
+    profile_layers,
+    profile_memory,
+)
 from tinytorch.core.spatial import AvgPool2D, Conv2D, Flatten, MaxPool2D, flatten
 from tinytorch.core.tensor import Tensor
 
@@ -186,7 +196,8 @@ def test_memory_footprint_follows_the_dtype_and_the_parameters_dtype():
 
 def test_memory_footprint_without_input_counts_no_activations():
     fp = memory_footprint(Dense(4, 4), "sgd")
-    assert fp.activations_training == fp.activations_inference == 0 and fp.training == 2 * 4 * 20        # parameters + gradients, plain SGD keeps no state
+    assert fp.activations_training == fp.activations_inference == 0
+    assert fp.training == 2 * 4 * 20        # parameters + gradients, plain SGD keeps no state
 
 
 def test_adam_state_predicted_equals_adam_state_after_a_step():

@@ -2,7 +2,6 @@
 products and convolutions, 2 FLOPs per multiply-add, bias free), parameter counts against the same
 architectures built in torch.nn."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -14,8 +14,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tinytorch.core.optimizers import Adam
 from tinytorch.core.capstone import CharTransformer, SequenceCrossEntropyLoss
+from tinytorch.core.optimizers import Adam
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("pytest_memray") is None,

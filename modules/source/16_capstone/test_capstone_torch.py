@@ -7,10 +7,10 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Variable
-from tinytorch.core.optimizers import Adam
 from tinytorch.core.capstone import CharTransformer, SequenceCrossEntropyLoss, TransformerBlock
+from tinytorch.core.optimizers import Adam
+from tinytorch.core.tensor import Tensor
 
 
 def to_float64(module):
