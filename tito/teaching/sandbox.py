@@ -241,6 +241,12 @@ def launch(sandbox: Sandbox, layout: PythonLayout, host: Path, harness_name: str
             "--hostname", "grading", "--clearenv"]
     for key, value in environment(work, f"{work}/tmp").items():
         argv += ["--setenv", key, value]
+    # When Python itself lives under /tmp (a checkout and its venv in a temporary folder, as CI may have),
+    # /tmp cannot become a link to the work folder: it is a private size-limited tmpfs, mounted before
+    # the read-only views so that they land inside it.
+    python_under_tmp = any(_under(path, "/tmp") for path in layout.binds)
+    if python_under_tmp:
+        argv += [*(["--size", str(work_mb * 1024 * 1024)] if sandbox.sized_tmpfs else []), "--tmpfs", "/tmp"]
     for path in SYSTEM_LIBRARIES:
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
@@ -258,8 +264,10 @@ def launch(sandbox: Sandbox, layout: PythonLayout, host: Path, harness_name: str
         argv += ["--size", str(work_mb * 1024 * 1024), "--tmpfs", work]
     else:
         argv += ["--bind", str(host / "work"), work]
-    argv += ["--dir", f"{work}/tmp", "--symlink", f"{work}/tmp", "/tmp",
-             "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", work,
+    argv += ["--dir", f"{work}/tmp"]
+    if not python_under_tmp:
+        argv += ["--symlink", f"{work}/tmp", "/tmp"]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", work,
              *python, f"{INSIDE}/harness/{harness_name}"]
     policy = {"mode": "bwrap", "work": work, "write_extra": ["/tmp"], "read": [], "deny": [],
               "native_ok": list(layout.native)}
