@@ -83,7 +83,7 @@ def main():
     # 1. the float32 model, trained as in examples/digits_mlp
     start = time.perf_counter()
     model = create_mlp(64, [128, 64], 10, seed=SEED)
-    optimizer = Adam(model.parameters(), lr=0.002)
+    optimizer = Adam(model.parameters(), lr=0.002, weight_decay=1e-3)   # as examples/digits_mlp: see there
     Trainer(model, optimizer, CrossEntropyLoss(), metrics=[Accuracy()],
             scheduler=StepLR(optimizer, step_size=10, gamma=0.5)).fit(train_loader, EPOCHS, val_loader=test_loader,
                                                                       verbose=10)

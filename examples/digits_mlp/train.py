@@ -64,11 +64,14 @@ def main():
     test_loader = DataLoader(TensorDataset(X_test, y_test), batch_size=256)
 
     model = create_mlp(64, HIDDEN, 10, seed=SEED)
-    optimizer = Adam(model.parameters(), lr=0.002)
+    # Weight decay 1e-3: over 60 seeds (split, weights, shuffling) test accuracy 0.978 on average, sd 0.007, at
+    # least 0.961, against 0.976, sd 0.009, at least 0.955 without: the target sits 3.8 sd below, not 2.8. The
+    # spread is mostly the test split's own (359 images: binomial sd 0.008).
+    optimizer = Adam(model.parameters(), lr=0.002, weight_decay=1e-3)
     scheduler = StepLR(optimizer, step_size=10, gamma=0.5)
     trainer = Trainer(model, optimizer, CrossEntropyLoss(), metrics=[Accuracy()], scheduler=scheduler)
     print(model)
-    print(f"{sum(p.size for p in model.parameters())} parameters; Adam(lr=0.002), StepLR(10, 0.5), "
+    print(f"{sum(p.size for p in model.parameters())} parameters; Adam(lr=0.002, weight_decay=1e-3), StepLR(10, 0.5), "
           f"batch {BATCH_SIZE}, {EPOCHS} epochs")
 
     start = time.perf_counter()

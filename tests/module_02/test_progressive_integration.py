@@ -61,8 +61,13 @@ def test_linear_regression_by_gradient_descent_converges():
 def test_in_place_parameter_updates_keep_the_same_variables():
     """The optimizer style of module 09: p.data -= lr * p.grad.data on the same Variable objects."""
     rng = np.random.default_rng(1)
-    x = Tensor(rng.standard_normal((64, 2)))
-    labels = (x.data[:, :1] + x.data[:, 1:] > 0).astype(np.float64)      # a linearly separable task
+    points = rng.standard_normal((64, 2))
+    # A linearly separable task with a margin: every point is moved 0.5 away from the line x1 + x2 = 0. Without
+    # it, points at the line kept the accuracy at or below 95% in 45 of 20,000 draws; with it, 20,000 draws all
+    # end at 100% with a loss of at most 0.017.
+    points += np.sign(points[:, :1] + points[:, 1:]) * 0.5 / np.sqrt(2)
+    x = Tensor(points)
+    labels = (x.data[:, :1] + x.data[:, 1:] > 0).astype(np.float64)
     w = Variable(np.zeros((2, 1)))
     b = Variable(np.zeros(1))
     params = [w, b]

@@ -12,7 +12,7 @@ author can write a static import instead and get exact edges back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito.model.layout import SUPPORT_DIR, Module, discover, select_module
@@ -24,6 +24,9 @@ class Graph:
     root: Path
     modules: list[Module]
     by_export: dict[str, Module]  # "layers" -> Module 04_layers
+    # A Graph is a snapshot of the tree when it was loaded: what it learns about a file is kept, because
+    # loading asks about the same test files many times (check, test and integrate tasks).
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, root: Path) -> Graph:
@@ -56,15 +59,22 @@ class Graph:
     def modules_reached_by(self, path: Path) -> list[Module]:
         """The modules a test or example file reaches: its imports, its helpers' imports, and everything
         they stand on (every module when one of these files imports dynamically)."""
-        files = [Path(path), *self.support_files_of(path)]
-        if any(scan_dynamic_imports(f) for f in files):
-            return list(self.modules)
-        start = [self.by_export[i.name] for f in files for i in scan_core_imports(f) if i.name in self.by_export]
-        return self._closure(start, include_start=True)
+        key = ("reached", Path(path))
+        if key not in self._memo:
+            files = [Path(path), *self.support_files_of(path)]
+            if any(scan_dynamic_imports(f) for f in files):
+                self._memo[key] = list(self.modules)
+            else:
+                start = [self.by_export[i.name] for f in files for i in scan_core_imports(f) if i.name in self.by_export]
+                self._memo[key] = self._closure(start, include_start=True)
+        return list(self._memo[key])
 
     def support_files_of(self, path: Path) -> list[Path]:
         """tests/support/*.py helpers that a test file imports: inputs of its task like the file itself."""
-        return scan_support_imports(path, self.root / SUPPORT_DIR)
+        key = ("support", Path(path))
+        if key not in self._memo:
+            self._memo[key] = scan_support_imports(path, self.root / SUPPORT_DIR)
+        return list(self._memo[key])
 
     def dynamic_imports_of(self, path: Path) -> list[tuple[Path, DynamicImport]]:
         """(file, import) for every dynamic import in a test or example file and the helpers it imports."""

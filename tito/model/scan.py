@@ -12,6 +12,7 @@ export (tito.model.graph), and `check` names the line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -25,10 +26,10 @@ IMPORT_CORE_MODULE_RE = re.compile(r"^\s*import\s+tinytorch\.core\.(\w+)")
 FROM_CORE_RE = re.compile(r"^\s*from\s+tinytorch\.core\s+import\s+\(?([\w\s,]+)\)?")
 IMPORT_NAME_RE = re.compile(r"^\s*(?:from\s+(\w+)\s+import|import\s+(\w+))", re.MULTILINE)
 # Calls that import code by a name or text known only when they run. A method such as `model.eval()`
-# is not one of them (nothing but `importlib.` may come right before the name).
-DYNAMIC_CALL_RE = re.compile(r"(\bimportlib\.import_module|(?<![\w.])(?:import_module|__import__|exec|eval))\s*\(")
+# or a longer name such as `evaluate(` is not one of them: only `importlib.` may come right before the
+# name (checked by hand: a look-behind here makes the scan of every file several times slower).
+DYNAMIC_CALL_RE = re.compile(r"(import_module|__import__|exec|eval)\s*\(")
 LITERAL_ARGUMENT_RE = re.compile(r"\s*[rRbBuU]{0,2}['\"]")  # a plain string literal (not an f-string)
-DYNAMIC_WORDS = ("import_module", "__import__", "exec", "eval")
 
 
 def read_text(path: Path) -> str:
@@ -92,7 +93,8 @@ class DynamicImport:
     line: int
 
 
-def scan_dynamic_imports_in(text: str) -> list[DynamicImport]:
+@functools.lru_cache(maxsize=1024)  # the graph asks about the same files many times while it loads
+def scan_dynamic_imports_in(text: str) -> tuple[DynamicImport, ...]:
     """Calls in Python source text that may import tinytorch in a way no static scan can follow.
 
     A call counts when its line mentions `tinytorch` (`importlib.import_module("tinytorch.core.x")`,
@@ -100,19 +102,25 @@ def scan_dynamic_imports_in(text: str) -> list[DynamicImport]:
     something other than a string literal in a file that mentions tinytorch at all (the name is built
     elsewhere). Comment lines are skipped; so is eval of a name (usually arithmetic, not imports).
     """
-    if "tinytorch" not in text or not any(word in text for word in DYNAMIC_WORDS):
-        return []
-    found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.lstrip().startswith("#") or not any(word in line for word in DYNAMIC_WORDS):
+    if "tinytorch" not in text:
+        return ()
+    found: list[DynamicImport] = []
+    for match in DYNAMIC_CALL_RE.finditer(text):  # one pass of the regex engine; most files have no match
+        call, at = match.group(1), match.start()
+        if call == "import_module" and text.endswith("importlib.", 0, at):
+            call = "importlib.import_module"
+        elif at and (text[at - 1].isalnum() or text[at - 1] in "_."):
+            continue  # a method, or part of a longer name
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", match.end())
+        line = text[start:end if end >= 0 else len(text)]
+        number = text.count("\n", 0, start) + 1
+        if line.lstrip().startswith("#") or (found and found[-1].line == number):
             continue
-        for match in DYNAMIC_CALL_RE.finditer(line):
-            call = match.group(1)
-            literal = LITERAL_ARGUMENT_RE.match(line, match.end()) is not None
-            if "tinytorch" in line or (not literal and call != "eval"):
-                found.append(DynamicImport(call, number))
-                break
-    return found
+        literal = LITERAL_ARGUMENT_RE.match(text, match.end()) is not None
+        if "tinytorch" in line or (not literal and call != "eval"):
+            found.append(DynamicImport(call, number))
+    return tuple(found)
 
 
 def scan_core_imports(path: Path) -> list[CoreImport]:
@@ -120,7 +128,7 @@ def scan_core_imports(path: Path) -> list[CoreImport]:
     return scan_core_imports_in(read_text(path))
 
 
-def scan_dynamic_imports(path: Path) -> list[DynamicImport]:
+def scan_dynamic_imports(path: Path) -> tuple[DynamicImport, ...]:
     """The dynamic imports (see scan_dynamic_imports_in) of a Python file."""
     return scan_dynamic_imports_in(read_text(path))
 

@@ -223,19 +223,33 @@ def orphans(root: Path, families: list[Family]) -> list[Path]:
 
 # Temporary files and folders carry the PID of the process that writes them: `.<name>.tmp-<pid>` (above)
 # and reports/.partial/<name>-<pid>[.old] (tito.steps.memory). A killed build leaves them behind.
-TEMPORARY_RE = re.compile(r"^\..+\.tmp-(\d+)$|^.+-(\d+)(?:\.old)?$")
-TEMPORARY_GLOBS = ("tinytorch/core/.*.tmp-*", "modules/release/*/.*.tmp-*", "reports/.*.tmp-*",
-                   "reports/*/.*.tmp-*", "reports/examples/*/.*.tmp-*", "reports/.partial/*", ".tito/*/.*.tmp-*")
+TEMP_FILE_RE = re.compile(r"^\..+\.tmp-(\d+)$")
+PARTIAL_RE = re.compile(r"^.+-(\d+)(?:\.old)?$")
+# Where generated files are written: (folder, depth of subfolders that hold them too).
+TEMPORARY_PLACES = (("tinytorch/core", 0), ("modules/release", 1), ("reports", 2), (".tito", 1))
+PARTIAL_DIR = "reports/.partial"
 
 
 def stale_temporaries(root: Path) -> list[Path]:
-    """Temporary files of builds that are no longer running (their PID is gone)."""
+    """Temporary files of builds that are no longer running (their PID is gone). Runs on every build
+    (the `orphans` task's up-to-date check), so it lists a few folders rather than globbing the tree."""
     found = []
-    for pattern in TEMPORARY_GLOBS:
-        for path in Path(root).glob(pattern):
-            match = TEMPORARY_RE.match(path.name)
-            if match and not process_running(int(match.group(1) or match.group(2))):
-                found.append(path)
+
+    def visit(folder: Path, depth: int, pattern: re.Pattern) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for entry in entries:
+            match = pattern.match(entry.name)
+            if match and not process_running(int(match.group(1))):
+                found.append(Path(entry.path))
+            elif depth and entry.is_dir() and not entry.name.startswith("."):
+                visit(Path(entry.path), depth - 1, pattern)
+
+    for folder, depth in TEMPORARY_PLACES:
+        visit(Path(root) / folder, depth, TEMP_FILE_RE)
+    visit(Path(root) / PARTIAL_DIR, 0, PARTIAL_RE)
     return sorted(found)
 
 
