@@ -22,7 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def pytest_configure(config):
     if os.environ.get("TITO_BUILD") or hasattr(config, "workerinput"):  # inside doit, or an xdist worker
         return
-    from tito.steps.runner import doit_command
+    from tito.steps.process import doit_command
 
     done = subprocess.run(doit_command(ROOT, "export", "orphans"), cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)

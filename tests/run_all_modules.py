@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tito, also when this file runs as a script from a checkout without an install
 
 from tito.model.layout import MODULE_DIR_RE, module_folders  # noqa: E402
-from tito.steps.runner import doit_command, subprocess_env  # noqa: E402
+from tito.steps.process import doit_command, subprocess_env  # noqa: E402
 
 TIMEOUT = 900  # seconds per module
 

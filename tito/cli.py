@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from tito.model.layout import find_module
-from tito.steps.runner import doit_command
+from tito.steps.process import doit_command
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -471,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_test(module_commands)
     _add_check(module_commands)
     _add_release(module_commands)
-    _command(module_commands, "status", cmd_status, "a table of every module's export, last test and peak memory",
+    _command(module_commands, "status", cmd_status, "a table of every module's export, last test and own peak memory",
              ["tito module status"])
     new = _command(module_commands, "new", cmd_new, "create a module skeleton that checks and builds at once",
                    ["tito module new 17_serving"])

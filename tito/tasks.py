@@ -26,7 +26,7 @@ from tito.steps.check import check_example, check_layout, check_module, check_pu
 from tito.steps.export import export_is_current, export_module
 from tito.steps.inputs import inputs_unchanged, snapshot_inputs
 from tito.steps.lint import lint, lint_configured, linted_files
-from tito.steps.memory import REPORT_FILES, memray_available, profile_script
+from tito.steps.memory import report_targets
 from tito.steps.notebooks import release_is_current, release_module
 from tito.steps.orphans import no_orphans, remove_orphan_files
 from tito.steps.package import build_and_check, wheel_path
@@ -54,8 +54,7 @@ DOIT_CONFIG = {
     "verbosity": 1,
     # `doit` with no task names: every family of docs/design.md's table. `doit package` (a wheel, installed
     # into a fresh virtualenv, which takes PyPI or a pip cache for numpy) runs only when asked for.
-    "default_tasks": ["check", "export", "test", "integrate", "example", "profile", "report", "release",
-                      "orphans"],
+    "default_tasks": ["check", "export", "test", "integrate", "example", "report", "release", "orphans"],
 }
 
 TITO_DIR = Path(__file__).resolve().parent
@@ -65,8 +64,9 @@ STEPS = TITO_DIR / "steps"
 EXPORTER_SOURCES = [*MODEL, STEPS / "export.py", STEPS / "generated.py", STEPS / "nbgrader.py"]
 CHECKER_SOURCES = [*EXPORTER_SOURCES, STEPS / "check.py"]
 RELEASE_SOURCES = [*MODEL, STEPS / "notebooks.py", STEPS / "nbgrader.py", STEPS / "generated.py"]
-RUNNER_SOURCES = [STEPS / "runner.py"]
-PROFILER_SOURCES = [STEPS / "memory.py", STEPS / "generated.py"]
+# A dev file and an example run once, under memray: the run gives the verdict and the memory report.
+RUNNER_SOURCES = [STEPS / "runner.py", STEPS / "process.py"]
+PROFILER_SOURCES = [STEPS / "memory.py", STEPS / "profiled_script.py", STEPS / "generated.py"]
 # Tasks that run something snapshot their inputs first (see tito.steps.inputs): an input edited while
 # the task runs makes the next build run it again, instead of being recorded as done.
 SNAPSHOT = (snapshot_inputs, [])
@@ -74,9 +74,8 @@ SNAPSHOT_CHECK = (inputs_unchanged, [])
 # A student repository (tinytorch-course.json at the root, see tito.steps.progress) builds the learner's
 # code on the same graph; these families do not run there, and say why.
 STUDENT_SKIPS = {
-    "profile": "memory reports profile the course's reference code; `python modules/source/NN_name/name_dev.py` "
-               "runs your module's Systems Analysis",
-    "report": "it summarises the memory profiles, which a student repository does not run",
+    "report": "memory reports profile the course's reference code; `python modules/source/NN_name/name_dev.py` "
+              "runs your module's Systems Analysis",
     "release": "the dev files here already are the student versions; open one as a notebook with "
                "`tito module notebook NN_name`",
     "check:lint": "ruff checks the course's own code; your code is yours to style",
@@ -218,7 +217,7 @@ def task_export():
 
 
 def task_test():
-    """Run each module's inline tests (the dev file) and its test files against the export."""
+    """Run each module's inline tests (the dev file, under memray: reports/NN_name/) and its test files."""
     root = _root()
     graph = _graph()
     student = _student(root)
@@ -228,14 +227,17 @@ def task_test():
         for test_file in module.test_files:
             exports += graph.exported_files_reached_by(test_file)
             helpers += graph.support_files_of(test_file)
-        yield {
+        task = {
             "name": module.key,
-            "doc": f"inline tests and {len(module.test_files)} test file(s) of {module.key}",
+            "doc": f"inline tests (and memory report) and {len(module.test_files)} test file(s) of {module.key}",
             "file_dep": _paths(dict.fromkeys([module.dev_file, *module.test_files, *helpers, *exports,
-                                              *RUNNER_SOURCES, *(STUDENT_SOURCES if student else [])])),
+                                              *RUNNER_SOURCES, *(STUDENT_SOURCES if student else PROFILER_SOURCES)])),
             "actions": [SNAPSHOT, (run_student_module_tests if student else run_module_tests, [str(root), module.key])],
             "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
         }
+        if not student:  # the learner's test runs the dev file cell by cell, without a profile
+            task["targets"] = _paths(report_targets(module.report_dir))
+        yield task
 
 
 def task_integrate():
@@ -263,50 +265,31 @@ def task_example():
     """Run each examples/<name>/train.py; each asserts its own target."""
     root = _root()
     graph = _graph()
+    student = _student(root)
     for script in example_scripts(root):
         name = script.parent.name
-        yield {
+        task = {
             "name": name,
-            "doc": f"{_rel(script)}",
+            "doc": f"{_rel(script)} (and its memory report)",
             "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES,
-                                *(STUDENT_SOURCES if _student(root) else [])]),
-            "actions": [SNAPSHOT, (run_student_file if _student(root) else run_example,
-                                   [str(root), _rel(script), f"example:{name}"])],
+                                *(STUDENT_SOURCES if student else PROFILER_SOURCES)]),
+            "actions": [SNAPSHOT, (run_student_file, [str(root), _rel(script), f"example:{name}"]) if student else
+                        (run_example, [str(root), _rel(script), f"example:{name}", _rel(_example_report_dir(root, script))])],
             "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
             "verbosity": 2,  # training progress streams as it happens
         }
+        if not student:
+            task["targets"] = _paths(report_targets(_example_report_dir(root, script)))
+        yield task
 
 
-def _profile_targets(folder: Path) -> list[str]:
-    # Without memray only stats.json (saying why) is written; the task then re-runs, and says so, each time.
-    return _paths(folder / name for name in (REPORT_FILES if memray_available() else ("stats.json",)))
+def _example_report_dir(root: Path, script: Path) -> Path:
+    return root / REPORTS_DIR / "examples" / script.parent.name
 
 
-def _profiles(root: Path, graph: Graph):
-    """(label, script, report folder, exported files the script reaches) for every profile task."""
-    for module in graph.modules:
-        exports = [m.export_file for m in graph.modules_run_by(module)]
-        yield module.key, module.dev_file, module.report_dir, exports
-    for script in example_scripts(root):
-        folder = root / REPORTS_DIR / "examples" / script.parent.name
-        yield f"example:{script.parent.name}", script, folder, graph.exported_files_reached_by(script)
-
-
-def task_profile():
-    """Run each dev file and each example under memray: reports/<name>/ (capture, flame graph, stats)."""
-    root = _root()
-    if _student(root):
-        yield _skipped_task(root, "profile")
-        return
-    for label, script, folder, exports in _profiles(root, _graph()):
-        yield {
-            "name": label,
-            "doc": f"memray profile of {_rel(script)} -> {_rel(folder)}/",
-            "file_dep": _paths(dict.fromkeys([script, *exports, *PROFILER_SOURCES, *RUNNER_SOURCES])),
-            "targets": _profile_targets(folder),
-            "actions": [SNAPSHOT, (profile_script, [str(root), _rel(script), _rel(folder), label])],
-            "uptodate": [SNAPSHOT_CHECK],
-        }
+def _report_folders(root: Path, graph: Graph) -> list[Path]:
+    """Every memory report folder: one per dev file (written by test:NN), one per example (by example:)."""
+    return [*(m.report_dir for m in graph.modules), *(_example_report_dir(root, s) for s in example_scripts(root))]
 
 
 def task_report():
@@ -314,10 +297,10 @@ def task_report():
     root = _root()
     if _student(root):
         return _skipped_task(root, "report", None)
-    stats = [folder / "stats.json" for _, _, folder, _ in _profiles(root, _graph())]
+    stats = [folder / "stats.json" for folder in _report_folders(root, _graph())]
     reports = root / REPORTS_DIR
     return {
-        # Absolute paths, like the profile tasks' targets: doit orders tasks by matching these strings.
+        # Absolute paths, like the test and example tasks' targets: doit orders tasks by matching these strings.
         "file_dep": _paths(stats + [STEPS / "report.py"]),
         "targets": _paths([reports / "index.html", reports / "summary.json"]),
         "actions": [(build_report, [str(root), [_rel(path) for path in stats]])],

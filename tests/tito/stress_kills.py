@@ -7,7 +7,7 @@
 The default test suite runs 3 kills (tests/tito/test_kills.py). A fixture tree is built once (a clean
 build of variant "a"), and a second tree gives the clean build of variant "b": the two variants differ in
 a comment inside the exported code of every module, so switching rewrites every export and notebook and
-reruns every test, profile and the report. Then, for each kill:
+reruns every test (each with its memory profile) and the report. Then, for each kill:
 
   1. switch the sources to the other variant and start `doit` in its own process group;
   2. after a random delay (a fraction of a full build's time), send SIGKILL to doit alone (its children

@@ -76,15 +76,18 @@ def test_the_wheel_installs_into_a_fresh_venv_and_imports_every_public_name(tmp_
     assert wheel_path(root).is_file()
 
 
-def test_without_memray_the_profile_task_says_so_and_succeeds(tmp_path, monkeypatch, capsys):
+def test_without_memray_the_script_still_runs_and_its_report_says_why_there_is_no_profile(tmp_path, monkeypatch,
+                                                                                          capsys):
     import tito.steps.memory
 
     monkeypatch.setattr(tito.steps.memory, "memray_available", lambda: False)
     (tmp_path / "script.py").write_text("print('hi')\n")
-    assert tito.steps.memory.profile_script(str(tmp_path), "script.py", "reports/x", "x") is None
+    code, output, _ = tito.steps.memory.run_profiled(tmp_path, "script.py", "reports/x", "x", timeout=60)
+    assert code == 0 and output.strip() == "hi"        # the verdict comes
     stats = json.loads((tmp_path / "reports/x/stats.json").read_text())
     assert stats["available"] is False and "memray is not installed" in stats["reason"]
-    assert "skipped: memray is not installed" in capsys.readouterr().out
+    assert "no memory profile: memray is not installed" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "reports/x").iterdir()) == ["stats.json"]
 
 
 if __name__ == "__main__":

@@ -194,7 +194,7 @@ class Tree:
 
 
 ALL_TASKS = {
-    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "profile", "release")
+    *(f"{family}:{key}" for family in ("check", "export", "test", "integrate", "release")
       for key in MODULES),
-    "check:public-names", "check:example:uses_mid", "example:uses_mid", "profile:example:uses_mid", "report",
+    "check:public-names", "check:example:uses_mid", "example:uses_mid", "report",
 }

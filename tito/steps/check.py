@@ -58,7 +58,7 @@ def files_run_with(graph: Graph, module: Module) -> list[Path]:
 def dynamic_import_notes(graph: Graph, module: Module) -> list[str]:
     """One `file:line: ...` note per import that the graph cannot follow, naming the tasks it affects."""
     root = graph.root
-    notes = [dynamic_note(module.dev_file.relative_to(root), found, [f"test:{module.key}", f"profile:{module.key}"])
+    notes = [dynamic_note(module.dev_file.relative_to(root), found, [f"test:{module.key}"])
              for found in module.dynamic_imports]
     for test_file in module.test_files:
         notes += [dynamic_note(path.relative_to(root), found, [f"test:{module.key}"])
@@ -132,7 +132,7 @@ def check_example(root: str, script: str):
     graph = Graph.load(root_path)
     name = Path(script).parent.name
     for path, found in graph.dynamic_imports_of(root_path / script):
-        print(dynamic_note(path.relative_to(root_path), found, [f"example:{name}", f"profile:example:{name}"]),
+        print(dynamic_note(path.relative_to(root_path), found, [f"example:{name}"]),
               file=sys.stderr)
     files = [root_path / script, *graph.support_files_of(root_path / script)]
     errors = [str(e) for f in files if (e := utf8_error(f, f.relative_to(root_path)))]

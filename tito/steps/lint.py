@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tito.model.layout import SOURCE_DIR
-from tito.steps.runner import run, tail
+from tito.steps.process import run, tail
 
 LINTED_FOLDERS = ("tito", "tests", "examples", "benchmarks")
 LINT_TIMEOUT = 300

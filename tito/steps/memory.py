@@ -1,20 +1,35 @@
-"""Memory profiles: run a dev file or an example under memray and write its report folder.
+"""Memory profiles: each dev file and each example runs once, under memray, for its verdict and its profile.
 
-`profile:NN_name` and `profile:example:<name>` each write, atomically:
+`test:NN_name` runs the dev file and `example:<name>` runs the example through `run_profiled`, which runs
+the script once (under memray when it is installed) and writes, atomically:
 
     reports/<label>/capture.bin      the memray capture (open it with any `memray` reporter)
     reports/<label>/flamegraph.html  memray's flame graph, built with --no-web so it opens offline
-    reports/<label>/stats.json       peak memory, total allocations, wall time, top allocation sites
+    reports/<label>/stats.json       peaks (the module's own, native libraries' reserve, total), allocations,
+                                     wall time, the largest allocation sites of the module's own code
+
+So a profile is as current as the verdict beside it: both come from the same run. A run that fails writes
+a stats.json that says so (and no profile); where memray is missing, the script runs plainly and
+stats.json says why there is no profile. Either way the verdict comes.
+
+The module's own memory: the script runs through tito.steps.profiled_script, which first makes native
+libraries take their one-time buffers (OpenBLAS's ~32 MiB work buffer) on one known line. At the peak,
+an allocation is counted as
+  * the native libraries' reserve when that line is on its stack,
+  * the module's own when a frame of the script or of this project's code (tinytorch, modules/) is,
+  * the runtime's (the interpreter, NumPy's import) otherwise.
+The headline peak is the module's own; the report shows the other two beside it.
 
 The folder is one generated unit (tito.steps.generated): stats.json records the hash of every file in
 it and of itself, the new folder is built beside the old one and swapped in, a hand edit stops the
-build, and folders of removed modules or examples are orphans. memray runs on Linux and macOS only;
-elsewhere the task says so, writes a stats.json saying why, and the build goes on.
+build, and folders of removed modules or examples are orphans. memray runs on Linux and macOS only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -24,21 +39,18 @@ from pathlib import Path
 
 from tito.model.layout import REPORTS_DIR, discover, example_scripts
 from tito.model.scan import sha256_bytes, sha256_file
-from tito.steps.generated import (
-    DISK_FULL_ERRNOS,
-    DiskFull,
-    Family,
-    HandEdited,
-    Kind,
-    guard,
-    reports_disk_full,
-    write_atomic,
-)
-from tito.steps.runner import disk_full_note, not_utf8, run, tail
+from tito.steps.generated import DISK_FULL_ERRNOS, DiskFull, Family, Kind, guard, write_atomic
+from tito.steps.process import disk_full_note, run, tail
+from tito.steps.profiled_script import RESERVE_FUNCTION
 
-PROFILE_TIMEOUT = 1800
 TOP_SITES = 10
 REPORT_FILES = ("capture.bin", "flamegraph.html", "stats.json")
+WRAPPER = "tito.steps.profiled_script"
+WRAPPER_FILE = Path(__file__).with_name("profiled_script.py")
+
+
+class ReportError(Exception):
+    """The script ran, but its memory report could not be made; the message says why."""
 
 
 def memray_available() -> bool:
@@ -46,17 +58,64 @@ def memray_available() -> bool:
     return importlib.util.find_spec("memray") is not None
 
 
-@reports_disk_full
-def profile_script(root: str, script: str, out_dir: str, label: str):
-    """doit action: run `script` under memray and write capture.bin, flamegraph.html and stats.json."""
-    from doit.exceptions import TaskFailed
+def report_targets(folder: Path) -> list[Path]:
+    """The files a run leaves in its report folder: doit re-runs the task when one is missing."""
+    return [Path(folder) / name for name in (REPORT_FILES if memray_available() else ("stats.json",))]
 
-    root_path, out = Path(root), Path(root) / out_dir
-    bad = not_utf8(root_path, [Path(script)], f"profile:{label}")
-    if bad:
-        return bad
-    # Built in a private folder, then swapped in whole: a killed build leaves the old report or the new.
-    partial = Path(root) / REPORTS_DIR / ".partial" / f"{out.name}-{os.getpid()}"
+
+def run_profiled(root: Path, script: str, out_dir: str, label: str, timeout: int,
+                 capture: bool = True) -> tuple[int, str, float]:
+    """Run `script` (relative to root) once and write its report folder `out_dir`.
+
+    Returns the run's (exit code, output, seconds) for the caller's verdict; output is '' when
+    capture=False (it went to the terminal). Raises ReportError (or HandEdited) when the script passed
+    but its report could not be written, DiskFull when space ran out.
+    """
+    root = Path(root)
+    out = root / out_dir
+    partial = _fresh_partial_folder(root, out)
+    try:
+        profiling = memray_available()
+        capture_file = partial / "capture.bin"
+        if profiling:
+            command = [sys.executable, "-m", "memray", "run", "--quiet", "-f", "-o", str(capture_file),
+                       "-m", WRAPPER, script]
+        else:
+            command = [sys.executable, script]
+        code, output, seconds = run(root, command, timeout, capture=capture)
+        stats = {"label": label, "script": script, "available": False}
+        if code != 0:
+            capture_file.unlink(missing_ok=True)
+            stats["reason"] = (f"the last run of {script} failed ({'timed out' if code == -1 else f'exit code {code}'}): "
+                               f"its profile comes with the next run that passes")
+        elif not profiling:
+            stats["reason"] = f"memray is not installed for {sys.executable} (it runs on Linux and macOS only)"
+        else:
+            write_flamegraph(root, capture_file, partial / "flamegraph.html", label)
+            stats.update(capture_stats(capture_file, root, root / script))
+            stats.update({"available": True, "wall_time_seconds": round(seconds, 3)})
+        write_stats(partial, stats)
+        install_report(root, out, partial, label, script)
+    except DiskFull as error:
+        raise DiskFull(out, error.error) from None  # name the report folder, not the private one
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    if stats["available"]:
+        print(f"{label}: own peak {mib_text(stats['own_peak_bytes'])} (native libraries' reserve "
+              f"{mib_text(stats['native_reserve_bytes'])}, process peak {mib_text(stats['peak_memory_bytes'])}), "
+              f"{stats['total_allocations']} allocations, {stats['wall_time_seconds']:.1f} s", flush=True)
+    elif code == 0:
+        print(f"{label}: no memory profile: {stats['reason']}", flush=True)
+    return code, output, seconds
+
+
+def mib_text(value: int) -> str:
+    return f"{value / 2**20:.1f} MiB"
+
+
+def _fresh_partial_folder(root: Path, out: Path) -> Path:
+    """A private folder to build the report in; swapped in whole, so a killed build leaves the old or the new."""
+    partial = root / REPORTS_DIR / ".partial" / f"{out.name}-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
@@ -64,47 +123,31 @@ def profile_script(root: str, script: str, out_dir: str, label: str):
         if error.errno in DISK_FULL_ERRNOS:
             raise DiskFull(partial, error) from None
         raise
+    return partial
+
+
+def write_flamegraph(root: Path, capture: Path, page: Path, label: str) -> None:
+    """memray's flame graph of the allocations alive at the peak, with its scripts inlined (--no-web).
+
+    Drawn in this process with memray's own command class: a `memray flamegraph` subprocess per report
+    would add an interpreter start-up and memray's import (about half a second) to every task."""
     try:
-        if not memray_available():
-            reason = f"memray is not installed for {sys.executable} (it runs on Linux and macOS only)"
-            print(f"{label}: skipped: {reason}")
-            stats = {"label": label, "script": script, "available": False, "reason": reason}
-        else:
-            stats = _profile_into(root_path, partial, script, label)
-            if isinstance(stats, str):
-                return TaskFailed(stats)
-        write_stats(partial, stats)
-        try:
-            install_report(root_path, out, partial, label, script)
-        except HandEdited as error:
-            return TaskFailed(str(error))
-    except DiskFull as error:
-        raise DiskFull(out, error.error) from None  # name the report folder, not the private one
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    if stats["available"]:
-        print(f"{label}: peak {stats['peak_memory_bytes'] / 2**20:.1f} MiB, "
-              f"{stats['total_allocations']} allocations, {stats['wall_time_seconds']:.1f} s")
-    return None
+        from memray.commands.flamegraph import FlamegraphCommand
 
-
-def _profile_into(root: Path, folder: Path, script: str, label: str) -> dict | str:
-    """Run the script under memray, writing capture.bin and flamegraph.html into `folder`; its stats,
-    or the failure message."""
-    capture = folder / "capture.bin"
-    command = [sys.executable, "-m", "memray", "run", "--quiet", "-f", "-o", str(capture), script]
-    code, output, seconds = run(root, command, PROFILE_TIMEOUT)
-    if code != 0:
-        return (f"{script} failed under memray ({label}):\n{tail(output)}\n\n{disk_full_note(output)}"
-                f"Next: run `python {script}` to see the error, then `doit profile:{label}`.")
-    page = folder / "flamegraph.html"
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            FlamegraphCommand().write_report(capture, page, show_memory_leaks=False, temporary_allocation_threshold=-1,
+                                             merge_threads=True, no_web=True)
+        return
+    except (ImportError, AttributeError, TypeError):
+        pass  # another memray version: its command line does the same
+    except OSError as error:
+        if error.errno in DISK_FULL_ERRNOS:
+            raise DiskFull(page, error) from None
+        raise
     command = [sys.executable, "-m", "memray", "flamegraph", "--no-web", "-f", "-o", str(page), str(capture)]
-    code, output, _ = run(root, command, PROFILE_TIMEOUT)
+    code, output, _ = run(root, command, 600)
     if code != 0:
-        return f"memray flamegraph failed for {label}:\n{tail(output)}\n{disk_full_note(output)}"
-    stats = capture_stats(capture, root)
-    stats.update({"label": label, "script": script, "available": True, "wall_time_seconds": round(seconds, 3)})
-    return stats
+        raise ReportError(f"memray flamegraph failed for {label}:\n{tail(output)}\n{disk_full_note(output)}")
 
 
 # --- the report folder as one generated unit --------------------------------------------------------
@@ -138,12 +181,17 @@ def _report_hashes(folder: Path) -> tuple[str | None, str]:
     return stats.get(STATS_HASH_KEY), _folder_digest(stats, now)
 
 
-REPORT = Kind("memory report folder", "profile", "TITO_DISCARD_EDITS=1 doit profile:{key}", _report_hashes)
+# A module's report is written by `test:NN_name`, an example's by `example:<name>`.
+REPORT = Kind("memory report folder", "test", "TITO_DISCARD_EDITS=1 doit test:{key}", _report_hashes)
+EXAMPLE_REPORT = Kind("memory report folder", "example", "TITO_DISCARD_EDITS=1 doit example:{key}", _report_hashes)
 
 
 def install_report(root: Path, out: Path, finished: Path, label: str, script: str) -> None:
     """Swap the finished folder in for `out`, unless `out` was edited by hand (HandEdited)."""
-    guard(root, out, None, REPORT, label, root / script)
+    if label.startswith("example:"):
+        guard(root, out, None, EXAMPLE_REPORT, label.split(":", 1)[1], root / script)
+    else:
+        guard(root, out, None, REPORT, label, root / script)
     out.parent.mkdir(parents=True, exist_ok=True)
     old = finished.with_name(finished.name + ".old")
     if out.exists():
@@ -152,33 +200,65 @@ def install_report(root: Path, out: Path, finished: Path, label: str, script: st
     shutil.rmtree(old, ignore_errors=True)
 
 
-def capture_stats(capture: Path, root: Path) -> dict:
-    """Peak memory, allocation count and the biggest allocation sites alive at the peak."""
+def capture_stats(capture: Path, root: Path, script: Path) -> dict:
+    """Peaks (total, the module's own, the native libraries' reserve, the runtime's), the allocation count,
+    and the biggest sites of the module's own allocations alive at the peak."""
     import memray
 
     reader = memray.FileReader(str(capture))
     sites: dict[tuple, dict] = {}
+    kinds = {"own": 0, "native_reserve": 0, "runtime": 0}
     for record in reader.get_high_watermark_allocation_records(merge_threads=True):
-        function, filename, line = _interesting_frame(record.stack_trace(), root)
+        frames = record.stack_trace()
+        kind = allocation_kind(frames, root, script)
+        kinds[kind] += record.size
+        if kind != "own":
+            continue
+        function, filename, line = _interesting_frame(frames, root)
         site = sites.setdefault((function, filename, line), {
             "function": function, "file": filename, "line": line, "bytes": 0, "allocations": 0})
         site["bytes"] += record.size
         site["allocations"] += record.n_allocations
     top = sorted(sites.values(), key=lambda s: (-s["bytes"], s["file"], s["line"]))[:TOP_SITES]
     return {
+        "own_peak_bytes": kinds["own"],
+        "native_reserve_bytes": kinds["native_reserve"],
+        "runtime_bytes": kinds["runtime"],
         "peak_memory_bytes": reader.metadata.peak_memory,
         "total_allocations": reader.metadata.total_allocations,
         "top_allocation_sites": top,
+        "how": "At the peak, allocations made under tito.steps.profiled_script's reserve_native_buffers (NumPy's "
+               "BLAS work buffers, taken before the script ran) are the native libraries' reserve; those with a "
+               "frame of the script or of this project's code on their stack are the module's own; the rest "
+               "(the interpreter, NumPy's import) are the runtime's.",
     }
+
+
+def allocation_kind(frames, root: Path, script: Path) -> str:
+    """'native_reserve', 'own' or 'runtime' for one allocation's stack (innermost frame first)."""
+    wrapper, script_text = str(WRAPPER_FILE), str(script)
+    if any(function == RESERVE_FUNCTION and filename == wrapper for function, filename, _ in frames):
+        return "native_reserve"
+    if any(filename == script_text or _is_project_code(filename, root) for _, filename, _ in frames):
+        return "own"
+    return "runtime"
+
+
+def _is_project_code(filename: str, root: Path) -> bool:
+    """A file of this project that a module's or an example's code lives in (not tito, not a virtualenv)."""
+    try:
+        relative = Path(filename).relative_to(root)
+    except ValueError:
+        return False
+    return relative.parts[:1] in (("tinytorch",), ("modules",), ("examples",), ("tests",))
 
 
 def _interesting_frame(frames, root: Path) -> tuple[str, str, int]:
     """The innermost frame in this project's files (else the innermost frame), path made relative."""
     if not frames:
         return ("<unknown>", "<unknown>", 0)
-    root_text = str(root)
     for function, filename, line in frames:
-        if filename.startswith(root_text) and "/.venv/" not in filename:
+        if _is_project_code(filename, root):
             return (function, os.path.relpath(filename, root), line)
     function, filename, line = frames[0]
     return (function, filename, line)
@@ -225,4 +305,4 @@ def _stats_file_hashes(path: Path) -> tuple[str | None, str]:
     return recorded, recorded or ""
 
 
-REPORT_STATS = Kind("memory report", "profile", REPORT.discard_command, _stats_file_hashes)
+REPORT_STATS = Kind("memory report", "test", REPORT.discard_command, _stats_file_hashes)

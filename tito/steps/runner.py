@@ -1,72 +1,30 @@
 """Run tests, dev files and examples in subprocesses, and turn failures into clear doit messages.
 
-Each run sees the project root first on PYTHONPATH, so it imports this tree's `tinytorch` even when
-another copy is installed, and TITO_BUILD=1, so the root conftest does not start a nested doit.
-A file that is not UTF-8 is not run: the task fails with its line and byte (pytest and memray would
-otherwise run some such files and fail on others, with less to go on).
+Every script runs once per build: a dev file (in `test:NN`) and an example (in `example:<name>`) run
+under memray (tito.steps.memory), so the same run gives the verdict and the memory report. Each run sees
+the project root first on PYTHONPATH (tito.steps.process). A file that is not UTF-8 is not run: the task
+fails with its line and byte (pytest and memray would otherwise run some such files and fail on others,
+with less to go on).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tito.model.devfile import utf8_error
 from tito.model.layout import SUPPORT_DIR, find_module
 from tito.model.scan import scan_support_imports
 from tito.steps import progress
-from tito.steps.generated import reports_disk_full
+from tito.steps.generated import HandEdited, reports_disk_full
+from tito.steps.memory import ReportError, run_profiled
+from tito.steps.process import disk_full_note, run, tail
 from tito.steps.status import record_test_result
 
 TEST_TIMEOUT = 900  # seconds; a hung test fails its task instead of hanging the build
 EXAMPLE_TIMEOUT = 1800
-TAIL_LINES = 60
-DISK_FULL_SIGNS = ("No space left on device", "File too large", "Disk quota exceeded", "database or disk is full")
-
-
-def doit_command(root: Path, *args: str) -> list[str]:
-    """The command line that runs `doit ARGS` on the checkout at `root` (tito, conftest, scripts)."""
-    return [sys.executable, "-m", "doit", "-f", str(Path(root) / "dodo.py"), *args]
-
-
-def subprocess_env(root: Path) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    env["TITO_BUILD"] = "1"
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # two doit workers on two cores: no oversubscription
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    return env
-
-
-def run(root: Path, command: list[str], timeout: int, capture: bool = True) -> tuple[int, str, float]:
-    """(exit code, combined output, seconds); exit code -1 means the time limit was hit."""
-    start = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=root, env=subprocess_env(root), timeout=timeout,
-                              stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.STDOUT if capture else None, text=True)
-    except subprocess.TimeoutExpired as expired:
-        output = expired.stdout or ""
-        if isinstance(output, bytes):
-            output = output.decode(errors="replace")
-        return -1, output, time.perf_counter() - start
-    return done.returncode, done.stdout or "", time.perf_counter() - start
-
-
-def tail(output: str, lines: int = TAIL_LINES) -> str:
-    kept = output.rstrip().splitlines()
-    cut = len(kept) - lines
-    return ("...\n" if cut > 0 else "") + "\n".join(kept[-lines:])
-
-
-def disk_full_note(output: str) -> str:
-    """A line to add to a failure whose output shows that the disk filled up ('' otherwise)."""
-    if any(sign in output for sign in DISK_FULL_SIGNS):
-        return "Out of space (see above): free some space, then run the build again.\n"
-    return ""
 
 
 def not_utf8(root: Path, files: list[Path], task_name: str):
@@ -83,7 +41,28 @@ def not_utf8(root: Path, files: list[Path], task_name: str):
 
 
 def pytest_command(files: list[Path]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *map(str, files)]
+    """pytest on `files`, loading only the plugin the tests use (pytest-memray's memory budgets): a build
+    task runs pytest 30-odd times, and every other installed plugin would be imported each time."""
+    plugins = ["-p", "pytest_memray.plugin"] if importlib.util.find_spec("pytest_memray") else []
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, *map(str, files)]
+
+
+PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # with pytest_command: only the plugins it names
+
+
+def run_pytest(root: Path, files: list[Path]) -> tuple[list[str], int, str, float]:
+    """(command, exit code, output, seconds) of pytest on `files`."""
+    command = pytest_command(files)
+    return (command, *run(root, command, TEST_TIMEOUT, extra_env=PYTEST_ENV))
+
+
+def run_dev_file(root: Path, module) -> tuple[list[str], int, str, float]:
+    """(command, exit code, output, seconds) of the dev file's one run, which also writes its memory report
+    (reports/NN_name/). Raises ReportError or HandEdited when the report could not be written."""
+    dev = module.dev_file.relative_to(root)
+    code, output, seconds = run_profiled(root, dev.as_posix(), module.report_dir.relative_to(root).as_posix(),
+                                         module.key, TEST_TIMEOUT)
+    return [sys.executable, str(dev)], code, output, seconds
 
 
 def failure(what: str, command: list[str], code: int, output: str, seconds: float, next_step: str):
@@ -96,7 +75,10 @@ def failure(what: str, command: list[str], code: int, output: str, seconds: floa
 
 @reports_disk_full  # the last result is written to .tito/status/
 def run_module_tests(root: str, key: str):
-    """doit action for `test:<key>`: the dev file's inline tests, then the module's pytest files."""
+    """doit action for `test:<key>`: the dev file's inline tests (and its memory report), then the module's
+    pytest files."""
+    from doit.exceptions import TaskFailed
+
     root_path = Path(root)
     module = find_module(root_path, key)
     dev = module.dev_file.relative_to(root_path)
@@ -104,8 +86,11 @@ def run_module_tests(root: str, key: str):
     if bad:
         record_test_result(root_path, key, False, "a file is not UTF-8")
         return bad
-    command = [sys.executable, str(dev)]
-    code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    try:
+        command, code, output, seconds = run_dev_file(root_path, module)
+    except (ReportError, HandEdited) as error:
+        record_test_result(root_path, key, False, str(error))
+        return TaskFailed(str(error))
     if code != 0:
         record_test_result(root_path, key, False, output)
         return failure(f"inline tests of {dev} failed", command, code, output, seconds,
@@ -115,8 +100,7 @@ def run_module_tests(root: str, key: str):
     if not tests:
         record_test_result(root_path, key, True, "inline tests passed")
         return None
-    command = pytest_command(tests)
-    code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    command, code, output, seconds = run_pytest(root_path, tests)
     record_test_result(root_path, key, code == 0, tail(output, 1))
     if code != 0:
         return failure(f"tests of {key} failed", command, code, output, seconds,
@@ -132,8 +116,7 @@ def run_pytest_file(root: str, test_file: str, task_name: str):
     bad = not_utf8(root_path, [Path(test_file)], task_name)
     if bad:
         return bad
-    command = pytest_command([Path(test_file)])
-    code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    command, code, output, seconds = run_pytest(root_path, [Path(test_file)])
     if code != 0:
         return failure(f"{test_file} failed", command, code, output, seconds,
                        f"run `python -m pytest {test_file} -x`; a failure here with passing module tests "
@@ -142,15 +125,26 @@ def run_pytest_file(root: str, test_file: str, task_name: str):
     return None
 
 
-def run_example(root: str, script: str, task_name: str):
-    """doit action for `example:<name>`: the script asserts its own target; its output streams live."""
+@reports_disk_full  # the memory report is written to reports/examples/<name>/
+def run_example(root: str, script: str, task_name: str, report_dir: str | None = None):
+    """doit action for `example:<name>`: the script asserts its own target; its output streams live.
+    With `report_dir`, the same run writes its memory report there (tito.steps.memory)."""
+    from doit.exceptions import TaskFailed
+
     root_path = Path(root)
     bad = not_utf8(root_path, [Path(script)], task_name)
     if bad:
         return bad
     command = [sys.executable, script]
     print(f"--- {script}", flush=True)
-    code, output, seconds = run(root_path, command, EXAMPLE_TIMEOUT, capture=False)
+    if report_dir is None:
+        code, output, seconds = run(root_path, command, EXAMPLE_TIMEOUT, capture=False)
+    else:
+        try:
+            code, output, seconds = run_profiled(root_path, script, report_dir, task_name, EXAMPLE_TIMEOUT,
+                                                 capture=False)
+        except (ReportError, HandEdited) as error:
+            return TaskFailed(str(error))
     if code != 0:
         return failure(f"{script} missed its target or crashed", command, code, output, seconds,
                        f"read its output above, run `python {script}` to reproduce, then `doit {task_name}`.")

@@ -40,16 +40,17 @@ def last_test(root: Path, key: str) -> str:
 
 
 def peak_memory(module) -> str:
+    """The module's own peak in its last memory report (native libraries' buffers not counted)."""
     stats = module.report_dir / "stats.json"
     if not stats.is_file():
         return "-"
-    peak = json.loads(stats.read_text()).get("peak_memory_bytes")
+    peak = json.loads(stats.read_text()).get("own_peak_bytes")
     return f"{peak / 2**20:.1f} MiB" if peak else "-"
 
 
 def module_status_table(root: Path) -> str:
     graph = Graph.load(root)
-    rows = [("module", "export", "last test", "peak memory")]
+    rows = [("module", "export", "last test", "own peak memory")]
     for module in graph.modules:
         rows.append((module.key, export_status(module, graph), last_test(root, module.key), peak_memory(module)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

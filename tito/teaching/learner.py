@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tito.model.graph import Graph
+from tito.steps.process import run, subprocess_env, tail
 from tito.steps.progress import (
     COMPLETE,
     MISSING,
@@ -28,7 +29,6 @@ from tito.steps.progress import (
     record_result,
     sync_paired_notebooks,
 )
-from tito.steps.runner import run, subprocess_env, tail
 
 MILESTONE_TIMEOUT = 1800
 
