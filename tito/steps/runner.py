@@ -47,7 +47,8 @@ def pytest_command(files: list[Path]) -> list[str]:
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, *map(str, files)]
 
 
-PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # with pytest_command: only the plugins it names
+# Always with pytest_command (alone, the named plugin would be registered twice: by name and by autoload).
+PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 def run_pytest(root: Path, files: list[Path]) -> tuple[list[str], int, str, float]:
@@ -231,8 +232,7 @@ def run_student_module_tests(root: str, key: str):
     if not tests:
         result(graded=graded, cells_ok=True, tests="passed")
         return None
-    command = pytest_command(tests)
-    code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    command, code, output, seconds = run_pytest(root_path, tests)
     result(graded=graded, cells_ok=True, tests="passed" if code == 0 else "failed",
            failure="" if code == 0 else _first_pytest_failure(output))
     if code != 0:
@@ -278,8 +278,7 @@ def run_student_file(root: str, path: str, task_name: str):
         outcome = run_example(root, path, task_name)
         progress.record_result(root_path, "example", name, {"inputs": inputs, "passed": outcome is None})
         return outcome
-    command = pytest_command([Path(path)])
-    code, output, seconds = run(root_path, command, TEST_TIMEOUT)
+    command, code, output, seconds = run_pytest(root_path, [Path(path)])
     first = "" if code == 0 else _first_pytest_failure(output)
     progress.record_result(root_path, "integrate", name, {"inputs": inputs, "passed": code == 0, "failure": first})
     if code != 0:
