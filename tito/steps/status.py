@@ -45,7 +45,7 @@ def peak_memory(module) -> str:
     if not stats.is_file():
         return "-"
     peak = json.loads(stats.read_text()).get("own_peak_bytes")
-    return f"{peak / 2**20:.1f} MiB" if peak else "-"
+    return "-" if peak is None else f"{peak / 2**20:.1f} MiB"
 
 
 def module_status_table(root: Path) -> str:
