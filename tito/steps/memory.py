@@ -78,8 +78,7 @@ def run_profiled(root: Path, script: str, out_dir: str, label: str, timeout: int
         profiling = memray_available()
         capture_file = partial / "capture.bin"
         if profiling:
-            command = [sys.executable, "-m", "memray", "run", "--quiet", "-f", "-o", str(capture_file),
-                       "-m", WRAPPER, script]
+            command = [sys.executable, "-m", WRAPPER, "--capture", str(capture_file), script]
         else:
             command = [sys.executable, script]
         code, output, seconds = run(root, command, timeout, capture=capture)
