@@ -153,6 +153,21 @@ def test_a_failing_dev_file_fails_its_test_and_its_report_says_there_is_no_profi
     assert json.loads((folder / "stats.json").read_text())["available"] is True
 
 
+def test_only_third_party_libraries_are_imported_before_tracking_starts(tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tito.steps.profiled_script import import_libraries_of
+
+    (tmp_path / "helper_of_the_project.py").write_text("raise RuntimeError('project code ran before tracking')\n")
+    (tmp_path / "script.py").write_text("import json\nimport numpy as np\n\ndef load():\n    import this\n"
+                                        "    import helper_of_the_project\n    from tinytorch.core import x\n"
+                                        "    from . import y\n    import not_installed_anywhere\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # numpy only: not the standard library (json; `this` would print), the project's own code, tinytorch,
+    # a relative import, or a module that is not there.
+    assert import_libraries_of("script.py") == ["numpy"]
+
+
 if __name__ == "__main__":
     import sys
 

@@ -17,7 +17,9 @@ libraries take their one-time buffers (OpenBLAS's ~32 MiB work buffer) on one kn
 an allocation is counted as
   * the native libraries' reserve when that line is on its stack,
   * the module's own when a frame of the script or of this project's code (tinytorch, modules/) is,
-  * the runtime's (the interpreter, NumPy's import) otherwise.
+  * the runtime's otherwise.
+NumPy and the third-party libraries the script imports are imported before tracking starts (see
+tito.steps.profiled_script): the same on every run, and not the module's.
 The headline peak is the module's own; the report shows the other two beside it.
 
 The folder is one generated unit (tito.steps.generated): stats.json records the hash of every file in
@@ -228,8 +230,9 @@ def capture_stats(capture: Path, root: Path, script: Path) -> dict:
         "top_allocation_sites": top,
         "how": "At the peak, allocations made under tito.steps.profiled_script's reserve_native_buffers (NumPy's "
                "BLAS work buffers, taken before the script ran) are the native libraries' reserve; those with a "
-               "frame of the script or of this project's code on their stack are the module's own; the rest "
-               "(the interpreter, NumPy's import) are the runtime's.",
+               "frame of the script or of this project's code on their stack are the module's own; the rest are "
+               "the runtime's. Tracking starts after NumPy and the third-party libraries the script imports "
+               "are loaded.",
     }
 
 

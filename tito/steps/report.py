@@ -96,9 +96,10 @@ the run that gave the verdict gave the profile. At the moment the process held t
 <b>own peak</b> is what the module's code had allocated (an allocation with a frame of the script, of
 <code>tinytorch</code> or of <code>modules/</code> on its stack); <b>native reserve</b> is what native libraries took
 once for themselves (OpenBLAS's work buffer: the build makes NumPy multiply two small matrices before the
-script starts, and counts what that line allocated); <b>process peak</b> adds those and the runtime's own
-(the interpreter, NumPy's import). <b>Allocations</b> counts every allocation made; <b>time</b> is wall time
-under memray (about 1.1-1.2x slower than without it). The flame graph shows where all the memory alive at the
+script starts, and counts what that line allocated); <b>process peak</b> adds those and the rest memray saw
+(tracking starts after NumPy and the third-party libraries the script imports are loaded).
+<b>Allocations</b> counts every allocation made; <b>time</b> is wall time under memray (a little slower than
+without it). The flame graph shows where all the memory alive at the
 peak was allocated, the reserve included (under <code>reserve_native_buffers</code>).</p>
 {banner}
 <h2>Own peak memory per module</h2>
