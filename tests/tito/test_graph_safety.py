@@ -151,10 +151,17 @@ def test_an_interrupted_build_saves_what_finished(tree):
 
 def test_an_input_edited_while_its_task_runs_is_not_recorded_as_done(tree):
     # doit records file_dep state after a task finishes (doit issue #119); tito snapshots inputs before.
+    # The test writes a marker when it starts, so the edit below lands while the task runs for certain: after
+    # the task's first action snapshotted its inputs (waiting for doit's title line alone raced that action).
+    started = tree.root / "started"
     tree.replace("modules/source/03_top/test_top_core.py", "def test_top_positive():",
-                 "import time\n\n\ndef test_top_positive():\n    time.sleep(3)")
+                 f"import pathlib\nimport time\n\n\ndef test_top_positive():\n    pathlib.Path({str(started)!r}).touch()\n"
+                 "    time.sleep(3)")
     process = tree.popen_doit("test:03_top")
-    _wait_for(process, "test:03_top")
+    deadline = time.time() + 120
+    while not started.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert started.exists(), process.communicate()[0]
     tree.replace("modules/source/03_top/test_top_core.py", "time.sleep(3)", "time.sleep(0)  # edited mid-run")
     process.communicate(timeout=120)
     assert process.returncode == 0
