@@ -26,7 +26,7 @@ from tito.steps.check import check_example, check_layout, check_module, check_pu
 from tito.steps.export import export_is_current, export_module
 from tito.steps.inputs import inputs_unchanged, snapshot_inputs
 from tito.steps.lint import lint, lint_configured, linted_files
-from tito.steps.memory import report_targets
+from tito.steps.memory import example_report_dir, report_folders, report_targets
 from tito.steps.notebooks import release_is_current, release_module
 from tito.steps.orphans import no_orphans, remove_orphan_files
 from tito.steps.package import build_and_check, wheel_path
@@ -274,22 +274,13 @@ def task_example():
             "file_dep": _paths([script, *graph.exported_files_reached_by(script), *RUNNER_SOURCES,
                                 *(STUDENT_SOURCES if student else PROFILER_SOURCES)]),
             "actions": [SNAPSHOT, (run_student_file, [str(root), _rel(script), f"example:{name}"]) if student else
-                        (run_example, [str(root), _rel(script), f"example:{name}", _rel(_example_report_dir(root, script))])],
+                        (run_example, [str(root), _rel(script), f"example:{name}", _rel(example_report_dir(root, script))])],
             "uptodate": [SNAPSHOT_CHECK, *_waits(root)],
             "verbosity": 2,  # training progress streams as it happens
         }
         if not student:
-            task["targets"] = _paths(report_targets(_example_report_dir(root, script)))
+            task["targets"] = _paths(report_targets(example_report_dir(root, script)))
         yield task
-
-
-def _example_report_dir(root: Path, script: Path) -> Path:
-    return root / REPORTS_DIR / "examples" / script.parent.name
-
-
-def _report_folders(root: Path, graph: Graph) -> list[Path]:
-    """Every memory report folder: one per dev file (written by test:NN), one per example (by example:)."""
-    return [*(m.report_dir for m in graph.modules), *(_example_report_dir(root, s) for s in example_scripts(root))]
 
 
 def task_report():
@@ -297,7 +288,7 @@ def task_report():
     root = _root()
     if _student(root):
         return _skipped_task(root, "report", None)
-    stats = [folder / "stats.json" for folder in _report_folders(root, _graph())]
+    stats = [folder / "stats.json" for folder in report_folders(root, _graph().modules)]
     reports = root / REPORTS_DIR
     return {
         # Absolute paths, like the test and example tasks' targets: doit orders tasks by matching these strings.

@@ -284,11 +284,18 @@ def now() -> str:
 # --- orphans ------------------------------------------------------------------------------------------
 
 
+def example_report_dir(root: Path, script: Path) -> Path:
+    """reports/examples/<name>/ for examples/<name>/train.py."""
+    return Path(root) / REPORTS_DIR / "examples" / Path(script).parent.name
+
+
+def report_folders(root: Path, modules) -> list[Path]:
+    """Every memory report folder: one per dev file (written by test:NN), one per example (by example:)."""
+    return [*(m.report_dir for m in modules), *(example_report_dir(root, s) for s in example_scripts(Path(root)))]
+
+
 def expected_report_stats(root: Path) -> set[Path]:
-    reports = Path(root) / REPORTS_DIR
-    wanted = {m.report_dir for m in discover(Path(root))}
-    wanted |= {reports / "examples" / s.parent.name for s in example_scripts(Path(root))}
-    return {folder / "stats.json" for folder in wanted}
+    return {folder / "stats.json" for folder in report_folders(root, discover(Path(root)))}
 
 
 def report_families() -> list[Family]:
